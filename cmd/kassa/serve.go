@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/app"
+)
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := newFlagSet("serve", &cfg, getenv, stderr, true)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if cfg.apiKey != "" && !account.ValidKeyFormat(cfg.apiKey) {
+		return fmt.Errorf("KASSA_API_KEY must be sk_test_ followed by 32 letters and digits")
+	}
+	logger, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	a, err := app.Open(ctx, app.Config{DatabaseURL: cfg.databaseURL, Logger: logger,
+		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	boot, err := a.Accounts.Bootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	if cfg.apiKey != "" {
+		def, err := a.Accounts.Default(ctx)
+		if err != nil {
+			return err
+		}
+		if err := a.Accounts.EnsureKey(ctx, def.ID, cfg.apiKey); err != nil {
+			return fmt.Errorf("KASSA_API_KEY: %w", err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	base := cfg.publicURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	if boot != nil {
+		fmt.Fprintf(stdout, `Kassa is set up. This is shown once; keep the key somewhere safe.
+
+  account:  %s (test mode)
+  API key:  %s
+  API:      %s/v1
+  OpenAPI:  %s/openapi.json
+  health:   %s/healthz
+
+  curl -H 'cc-api-key: %s' %s/v1/customers
+`, boot.Account.ID, boot.Secret, base, base, base, boot.Secret, base)
+	}
+	logger.Info("kassa listening", "addr", ln.Addr().String(), "database", a.DB.Dialect)
+
+	workCtx, stopWork := context.WithCancel(context.Background())
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		a.Worker.Run(workCtx, cfg.workInterval)
+	}()
+
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		stopWork()
+		<-workDone
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	stopWork()
+	<-workDone
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := newFlagSet("migrate", &cfg, getenv, stderr, false)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, app.Config{DatabaseURL: cfg.databaseURL})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}

@@ -1,0 +1,379 @@
+// Package account owns companies, accounts (the tenant boundary) and API keys.
+//
+// Every request is authenticated to exactly one account; the resulting Scope
+// travels explicitly into every service call, and every query filters on its
+// AccountID. An account is either live or test (sandbox); its keys carry the
+// same mode. Test accounts run on a simulated clock (see package clock).
+package account
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/clock"
+	"github.com/kassahq/kassa/internal/id"
+	"github.com/kassahq/kassa/internal/store"
+)
+
+// Scope is the authenticated account a request acts for.
+type Scope struct {
+	AccountID string
+	CompanyID string
+	Livemode  bool
+	Clock     clock.Clock
+}
+
+// Now is the account's current time (simulated for test accounts).
+func (s Scope) Now() time.Time { return s.Clock.Now() }
+
+// Account is a tenant: an operational space of a company.
+type Account struct {
+	ID            string `json:"id"`
+	CompanyID     string `json:"company"`
+	Name          string `json:"name"`
+	Livemode      bool   `json:"livemode"`
+	ClockOffset   int64  `json:"-"`
+	Country       string `json:"country"`
+	Email         string `json:"email,omitempty"`
+	InvoicePrefix string `json:"invoice_prefix"`
+	Gateway       string `json:"gateway"`
+	GatewaySecret string `json:"-"`
+	Created       int64  `json:"created"`
+}
+
+// Key is an API key as listed (never with its secret).
+type Key struct {
+	ID        string `json:"id"`
+	AccountID string `json:"account"`
+	Livemode  bool   `json:"livemode"`
+	Hint      string `json:"hint"`
+	Created   int64  `json:"created"`
+	RevokedAt *int64 `json:"revoked_at"`
+}
+
+// Service manages accounts and keys.
+type Service struct {
+	db   *store.DB
+	base clock.Clock
+}
+
+// NewService returns a Service; base is the real clock test clocks shift.
+func NewService(db *store.DB, base clock.Clock) *Service {
+	return &Service{db: db, base: base}
+}
+
+var keyPattern = regexp.MustCompile(`^sk_(test|live)_[A-Za-z0-9]{32}$`)
+
+// ValidKeyFormat reports whether s looks like a Kassa secret key.
+func ValidKeyFormat(s string) bool { return keyPattern.MatchString(s) }
+
+func newSecret(livemode bool) string {
+	if livemode {
+		return "sk_live_" + id.Random(32)
+	}
+	return "sk_test_" + id.Random(32)
+}
+
+func hashKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func keyHint(secret string) string { return secret[:8] + "…" + secret[len(secret)-4:] }
+
+// ScopeOf builds the Scope of an account.
+func (s *Service) ScopeOf(a *Account) Scope {
+	var c clock.Clock = s.base
+	if !a.Livemode && a.ClockOffset != 0 {
+		c = clock.Offset{Base: s.base, Shift: time.Duration(a.ClockOffset) * time.Second}
+	}
+	return Scope{AccountID: a.ID, CompanyID: a.CompanyID, Livemode: a.Livemode, Clock: c}
+}
+
+const accountColumns = `a.id, a.company_id, a.name, a.livemode, a.clock_offset, a.country, COALESCE(a.email, ''),
+	a.invoice_prefix, a.gateway, COALESCE(a.gateway_secret, ''), a.created`
+
+func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
+	var a Account
+	err := row.Scan(&a.ID, &a.CompanyID, &a.Name, &a.Livemode, &a.ClockOffset, &a.Country, &a.Email,
+		&a.InvoicePrefix, &a.Gateway, &a.GatewaySecret, &a.Created)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Authenticate resolves a secret key to its account's Scope. A missing or
+// malformed key is bad input (400); an unknown or revoked key is 401.
+func (s *Service) Authenticate(ctx context.Context, secret string) (Scope, error) {
+	if !ValidKeyFormat(secret) {
+		return Scope{}, apperr.Invalidf("Missing apiKey header or invalid apiKey format")
+	}
+	row := s.db.Read().QueryRowContext(ctx, `SELECT `+accountColumns+`
+		FROM api_keys k JOIN accounts a ON a.id = k.account_id
+		WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, hashKey(secret))
+	a, err := scanAccount(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Scope{}, apperr.New(apperr.Unauthorized, "", "Invalid API key")
+	}
+	if err != nil {
+		return Scope{}, fmt.Errorf("authenticate: %w", err)
+	}
+	return s.ScopeOf(a), nil
+}
+
+// Get loads an account by id.
+func (s *Service) Get(ctx context.Context, accountID string) (*Account, error) {
+	a, err := scanAccount(s.db.Read().QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, accountID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.NotFoundf("Account %s not found", accountID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load account %s: %w", accountID, err)
+	}
+	return a, nil
+}
+
+// GetTx loads an account inside a transaction.
+func GetTx(ctx context.Context, tx *store.Tx, accountID string) (*Account, error) {
+	a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts a WHERE a.id = $1`, accountID))
+	if err != nil {
+		return nil, fmt.Errorf("load account %s: %w", accountID, err)
+	}
+	return a, nil
+}
+
+// List returns every account, oldest first (workers walk them).
+func (s *Service) List(ctx context.Context) ([]*Account, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts a ORDER BY a.seq`)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []*Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Default returns the first account created, or nil when there is none.
+func (s *Service) Default(ctx context.Context) (*Account, error) {
+	a, err := scanAccount(s.db.Read().QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts a ORDER BY a.seq LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load default account: %w", err)
+	}
+	return a, nil
+}
+
+// Created is what creating an account returns: the account and its first key.
+type Created struct {
+	Account *Account
+	Secret  string
+}
+
+// Bootstrap creates the default company, account and a test key when the
+// database has no account yet. It returns nil when there was one already.
+func (s *Service) Bootstrap(ctx context.Context) (*Created, error) {
+	var out *Created
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		var err error
+		out, err = s.createTx(ctx, tx, "", "Default account", false)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	return out, nil
+}
+
+// Create adds a test or live account to the default company (creating the
+// company if needed) with one key of the account's mode.
+func (s *Service) Create(ctx context.Context, name string, livemode bool) (*Created, error) {
+	if name == "" || len(name) > 100 {
+		return nil, apperr.Invalidf("name must be 1 to 100 characters")
+	}
+	var out *Created
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var companyID string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM companies ORDER BY seq LIMIT 1`).Scan(&companyID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		out, err = s.createTx(ctx, tx, companyID, name, livemode)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create account: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Service) createTx(ctx context.Context, tx *store.Tx, companyID, name string, livemode bool) (*Created, error) {
+	now := s.base.Now().Unix()
+	if companyID == "" {
+		companyID = id.New(id.Company)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO companies (id, name, created) VALUES ($1, $2, $3)`,
+			companyID, "Default company", now); err != nil {
+			return nil, fmt.Errorf("insert company: %w", err)
+		}
+	}
+	a := &Account{ID: id.New(id.Account), CompanyID: companyID, Name: name, Livemode: livemode,
+		Country: "US", InvoicePrefix: "INV-", Gateway: "sandbox", Created: now}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, company_id, name, livemode, created) VALUES ($1, $2, $3, $4, $5)`,
+		a.ID, a.CompanyID, a.Name, a.Livemode, now); err != nil {
+		return nil, fmt.Errorf("insert account: %w", err)
+	}
+	secret := newSecret(livemode)
+	if _, err := insertKey(ctx, tx, a.ID, livemode, secret, now); err != nil {
+		return nil, err
+	}
+	return &Created{Account: a, Secret: secret}, nil
+}
+
+func insertKey(ctx context.Context, tx *store.Tx, accountID string, livemode bool, secret string, now int64) (*Key, error) {
+	k := &Key{ID: id.New(id.APIKey), AccountID: accountID, Livemode: livemode, Hint: keyHint(secret), Created: now}
+	res, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, livemode, key_hash, hint, created)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_hash) DO NOTHING`,
+		k.ID, accountID, livemode, hashKey(secret), k.Hint, now)
+	if err != nil {
+		return nil, fmt.Errorf("insert api key: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, nil // already present
+	}
+	return k, nil
+}
+
+// CreateKey adds a key to an account; the secret is returned once.
+func (s *Service) CreateKey(ctx context.Context, accountID string) (*Key, string, error) {
+	var key *Key
+	var secret string
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		a, err := GetTx(ctx, tx, accountID)
+		if err != nil {
+			return apperr.NotFoundf("Account %s not found", accountID)
+		}
+		secret = newSecret(a.Livemode)
+		key, err = insertKey(ctx, tx, a.ID, a.Livemode, secret, s.base.Now().Unix())
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("create key: %w", err)
+	}
+	return key, secret, nil
+}
+
+// EnsureKey makes sure secret is a key of the account (idempotent). The key's
+// mode must match the account's.
+func (s *Service) EnsureKey(ctx context.Context, accountID, secret string) error {
+	if !ValidKeyFormat(secret) {
+		return apperr.Invalidf("API key must look like sk_test_ or sk_live_ followed by 32 letters and digits")
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		a, err := GetTx(ctx, tx, accountID)
+		if err != nil {
+			return err
+		}
+		live := secret[:8] == "sk_live_"
+		if live != a.Livemode {
+			return apperr.Invalidf("API key mode does not match account %s (livemode=%t)", a.ID, a.Livemode)
+		}
+		var owner string
+		err = tx.QueryRowContext(ctx, `SELECT account_id FROM api_keys WHERE key_hash = $1`, hashKey(secret)).Scan(&owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = insertKey(ctx, tx, a.ID, live, secret, s.base.Now().Unix())
+			return err
+		case err != nil:
+			return err
+		case owner != a.ID:
+			return apperr.Invalidf("API key belongs to another account")
+		}
+		return nil
+	})
+}
+
+// ListKeys lists an account's keys.
+func (s *Service) ListKeys(ctx context.Context, accountID string) ([]Key, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, account_id, livemode, hint, created, revoked_at
+		FROM api_keys WHERE account_id = $1 ORDER BY seq`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer rows.Close()
+	var out []Key
+	for rows.Next() {
+		var k Key
+		if err := rows.Scan(&k.ID, &k.AccountID, &k.Livemode, &k.Hint, &k.Created, &k.RevokedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeKey revokes a key by id; requests with it get 401 from then on.
+func (s *Service) RevokeKey(ctx context.Context, keyID string) error {
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`,
+			s.base.Now().Unix(), keyID)
+		if err != nil {
+			return fmt.Errorf("revoke key %s: %w", keyID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return apperr.NotFoundf("No active key %s", keyID)
+		}
+		return nil
+	})
+}
+
+// AdvanceClock moves a test account's clock forward, either by seconds or to
+// a Unix time, and returns the new time. Live accounts have no test clock.
+func (s *Service) AdvanceClock(ctx context.Context, sc Scope, seconds, to int64) (time.Time, error) {
+	if sc.Livemode {
+		return time.Time{}, apperr.New(apperr.Forbidden, "TEST_CLOCK_LIVEMODE", "The test clock is only available to test-mode keys")
+	}
+	var now time.Time
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var offset int64
+		if err := tx.QueryRowContext(ctx, `SELECT clock_offset FROM accounts WHERE id = $1`+tx.Dialect.ForUpdate(), sc.AccountID).Scan(&offset); err != nil {
+			return fmt.Errorf("load clock: %w", err)
+		}
+		current := s.base.Now().Unix() + offset
+		delta := seconds
+		if to != 0 {
+			if to < current {
+				return apperr.Invalidf("to must not be earlier than the account's current time %d", current)
+			}
+			delta = to - current
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET clock_offset = clock_offset + $1 WHERE id = $2`, delta, sc.AccountID); err != nil {
+			return fmt.Errorf("advance clock: %w", err)
+		}
+		now = s.base.Now().Add(time.Duration(offset+delta) * time.Second)
+		return nil
+	})
+	return now, err
+}

@@ -1,0 +1,600 @@
+// Package customer owns customers: their types, rules and SQL.
+//
+// A customer is deleted softly: it disappears from the API but stays
+// referenced by the invoices and payments it already has.
+package customer
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/billing"
+	"github.com/kassahq/kassa/internal/event"
+	"github.com/kassahq/kassa/internal/id"
+	"github.com/kassahq/kassa/internal/listing"
+	"github.com/kassahq/kassa/internal/store"
+)
+
+// Address is a postal address.
+type Address struct {
+	City       *string `json:"city"`
+	Country    *string `json:"country"`
+	Line1      *string `json:"line1"`
+	Line2      *string `json:"line2"`
+	PostalCode *string `json:"postal_code"`
+	State      *string `json:"state"`
+}
+
+// Shipping is where goods go.
+type Shipping struct {
+	Name    *string  `json:"name"`
+	Phone   *string  `json:"phone"`
+	Address *Address `json:"address"`
+}
+
+// Customer is the API object.
+type Customer struct {
+	ID                   string    `json:"id"`
+	Object               string    `json:"object"`
+	Name                 string    `json:"name"`
+	Email                *string   `json:"email"`
+	Description          *string   `json:"description"`
+	Phone                *string   `json:"phone"`
+	Created              int64     `json:"created"`
+	Currency             string    `json:"currency"`
+	Address              []Address `json:"address"`
+	Shipping             *Shipping `json:"shipping"`
+	BillingEmail         *string   `json:"billing_email"`
+	DefaultPaymentMethod *string   `json:"default_payment_method"`
+	Livemode             bool      `json:"livemode"`
+}
+
+// Summary is the short form the quick search returns.
+type Summary struct {
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Email *string `json:"email"`
+}
+
+// CreateParams is the body of POST /customers.
+type CreateParams struct {
+	Name        *string   `json:"name"`
+	Email       *string   `json:"email"`
+	Description *string   `json:"description"`
+	Phone       *string   `json:"phone"`
+	Currency    *string   `json:"currency"`
+	Address     []Address `json:"address"`
+	Shipping    *Shipping `json:"shipping"`
+}
+
+// BillingAddress is the camelCase billing block PATCH accepts.
+type BillingAddress struct {
+	Email      *string `json:"email"`
+	Address1   *string `json:"address1"`
+	Address2   *string `json:"address2"`
+	PostalCode *string `json:"postalCode"`
+	City       *string `json:"city"`
+	Country    *string `json:"country"`
+	State      *string `json:"state"`
+	Phone      *string `json:"phone"`
+}
+
+// ShippingAddress is the camelCase shipping block PATCH accepts.
+type ShippingAddress struct {
+	Address1   *string `json:"shippingAddress1"`
+	Address2   *string `json:"shippingAddress2"`
+	PostalCode *string `json:"shippingPostalCode"`
+	City       *string `json:"shippingCity"`
+	Country    *string `json:"shippingCountry"`
+	State      *string `json:"shippingState"`
+	Phone      *string `json:"shippingPhone"`
+}
+
+// UpdateParams is the body of PATCH /customers/{id}: the contract's
+// camelCase blocks and, as well, the create-style fields.
+type UpdateParams struct {
+	Name            *string          `json:"name"`
+	Email           *string          `json:"email"`
+	BillingAddress  *BillingAddress  `json:"billingAddress"`
+	ShippingAddress *ShippingAddress `json:"shippingAddress"`
+	Description     *string          `json:"description"`
+	Phone           *string          `json:"phone"`
+	Currency        *string          `json:"currency"`
+	Address         []Address        `json:"address"`
+	Shipping        *Shipping        `json:"shipping"`
+}
+
+// ListParams filter and order GET /customers.
+type ListParams struct {
+	Page         listing.Params
+	Search       listing.Search
+	Descending   bool
+	SortingField string // createdAt | name | email
+}
+
+// DeletionGuard refuses a deletion while something live (a subscription, a
+// payment plan) still needs the customer. Later domains register one.
+type DeletionGuard func(ctx context.Context, tx *store.Tx, accountID, customerID string) error
+
+// Service manages customers.
+type Service struct {
+	db     *store.DB
+	guards []DeletionGuard
+}
+
+// NewService returns a customer Service.
+func NewService(db *store.DB) *Service { return &Service{db: db} }
+
+// AddDeletionGuard registers a rule consulted before a customer is deleted.
+func (s *Service) AddDeletionGuard(g DeletionGuard) { s.guards = append(s.guards, g) }
+
+func checkLen(field string, v *string, max int) error {
+	if v != nil && len([]rune(*v)) > max {
+		return apperr.Invalidf("%s must be shorter than or equal to %d characters", field, max)
+	}
+	return nil
+}
+
+func checkEmail(field string, v *string) error {
+	if v == nil {
+		return nil
+	}
+	if err := checkLen(field, v, 128); err != nil {
+		return err
+	}
+	if a, err := mail.ParseAddress(*v); err != nil || a.Address != *v || a.Name != "" {
+		return apperr.Invalidf("%s must be an email", field)
+	}
+	return nil
+}
+
+func normalizeCurrency(v *string) (string, error) {
+	if v == nil || *v == "" {
+		return "USD", nil
+	}
+	c, err := billing.NormalizeCurrency(*v)
+	if err != nil {
+		return "", apperr.Invalidf("currency must be an ISO 4217 currency code, got %q", *v)
+	}
+	return c, nil
+}
+
+func validateShipping(sh *Shipping) error {
+	if sh == nil {
+		return nil
+	}
+	switch {
+	case sh.Name == nil:
+		return apperr.Invalidf("shipping.name should not be empty")
+	case sh.Phone == nil:
+		return apperr.Invalidf("shipping.phone should not be empty")
+	case sh.Address == nil:
+		return apperr.Invalidf("shipping.address should not be empty")
+	}
+	return nil
+}
+
+func (p *CreateParams) validate() (currency string, err error) {
+	if p.Name == nil || strings.TrimSpace(*p.Name) == "" {
+		return "", apperr.Invalidf("name should not be empty")
+	}
+	for _, c := range []struct {
+		f string
+		v *string
+		n int
+	}{{"name", p.Name, 100}, {"description", p.Description, 500}, {"phone", p.Phone, 25}} {
+		if err := checkLen(c.f, c.v, c.n); err != nil {
+			return "", err
+		}
+	}
+	if err := checkEmail("email", p.Email); err != nil {
+		return "", err
+	}
+	if err := validateShipping(p.Shipping); err != nil {
+		return "", err
+	}
+	return normalizeCurrency(p.Currency)
+}
+
+// Create adds a customer and records customer.created.
+func (s *Service) Create(ctx context.Context, sc account.Scope, p CreateParams) (*Customer, error) {
+	currency, err := p.validate()
+	if err != nil {
+		return nil, err
+	}
+	c := &Customer{
+		ID: id.New(id.Customer), Object: "customer", Name: strings.TrimSpace(*p.Name),
+		Email: p.Email, Description: p.Description, Phone: p.Phone, Currency: currency,
+		Address: p.Address, Shipping: p.Shipping, Created: sc.Now().Unix(), Livemode: sc.Livemode,
+	}
+	if c.Address == nil {
+		c.Address = []Address{}
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if err := insert(ctx, tx, sc.AccountID, c); err != nil {
+			return err
+		}
+		return event.Record(ctx, tx, sc, "customer.created", c)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create customer: %w", err)
+	}
+	return c, nil
+}
+
+func insert(ctx context.Context, tx *store.Tx, accountID string, c *Customer) error {
+	addr, shipping, err := encodeAddresses(c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO customers (id, account_id, name, email, description, phone, currency,
+		address, shipping, billing_email, default_payment_method, created, updated)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+		c.ID, accountID, c.Name, c.Email, c.Description, c.Phone, c.Currency, addr, shipping,
+		c.BillingEmail, c.DefaultPaymentMethod, c.Created)
+	if err != nil {
+		return fmt.Errorf("insert customer: %w", err)
+	}
+	return nil
+}
+
+func encodeAddresses(c *Customer) (string, *string, error) {
+	addr, err := json.Marshal(c.Address)
+	if err != nil {
+		return "", nil, err
+	}
+	var shipping *string
+	if c.Shipping != nil {
+		b, err := json.Marshal(c.Shipping)
+		if err != nil {
+			return "", nil, err
+		}
+		s := string(b)
+		shipping = &s
+	}
+	return string(addr), shipping, nil
+}
+
+const columns = `c.id, c.name, c.email, c.description, c.phone, c.currency, c.address, c.shipping,
+	c.billing_email, c.default_payment_method, c.created, a.livemode`
+
+const from = ` FROM customers c JOIN accounts a ON a.id = c.account_id`
+
+func scan(row interface{ Scan(...any) error }) (*Customer, error) {
+	c := &Customer{Object: "customer"}
+	var addr string
+	var shipping *string
+	if err := row.Scan(&c.ID, &c.Name, &c.Email, &c.Description, &c.Phone, &c.Currency, &addr, &shipping,
+		&c.BillingEmail, &c.DefaultPaymentMethod, &c.Created, &c.Livemode); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(addr), &c.Address); err != nil {
+		return nil, fmt.Errorf("decode address of %s: %w", c.ID, err)
+	}
+	if c.Address == nil {
+		c.Address = []Address{}
+	}
+	if shipping != nil {
+		c.Shipping = &Shipping{}
+		if err := json.Unmarshal([]byte(*shipping), c.Shipping); err != nil {
+			return nil, fmt.Errorf("decode shipping of %s: %w", c.ID, err)
+		}
+	}
+	return c, nil
+}
+
+func notFound(customerID string) error {
+	return apperr.NotFoundf("Customer %s not found", customerID)
+}
+
+// Get returns a live (not deleted) customer of the account.
+func (s *Service) Get(ctx context.Context, sc account.Scope, customerID string) (*Customer, error) {
+	return get(ctx, s.db.Read(), sc.AccountID, customerID, "")
+}
+
+// GetTx returns a live customer inside a transaction, locking its row so
+// concurrent changes to it wait.
+func GetTx(ctx context.Context, tx *store.Tx, accountID, customerID string) (*Customer, error) {
+	return get(ctx, tx, accountID, customerID, tx.Dialect.ForUpdate())
+}
+
+func get(ctx context.Context, q store.Querier, accountID, customerID, lock string) (*Customer, error) {
+	c, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+from+`
+		WHERE c.account_id = $1 AND c.id = $2 AND c.deleted_at IS NULL`+lock, accountID, customerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(customerID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load customer %s: %w", customerID, err)
+	}
+	return c, nil
+}
+
+// Update changes a customer and records customer.updated.
+func (s *Service) Update(ctx context.Context, sc account.Scope, customerID string, p UpdateParams) (*Customer, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	var c *Customer
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if c, err = GetTx(ctx, tx, sc.AccountID, customerID); err != nil {
+			return err
+		}
+		if err := p.apply(c); err != nil {
+			return err
+		}
+		addr, shipping, err := encodeAddresses(c)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE customers SET name = $1, email = $2, description = $3, phone = $4,
+			currency = $5, address = $6, shipping = $7, billing_email = $8, updated = $9
+			WHERE account_id = $10 AND id = $11`,
+			c.Name, c.Email, c.Description, c.Phone, c.Currency, addr, shipping, c.BillingEmail,
+			sc.Now().Unix(), sc.AccountID, c.ID); err != nil {
+			return fmt.Errorf("update customer: %w", err)
+		}
+		return event.Record(ctx, tx, sc, "customer.updated", c)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update customer %s: %w", customerID, err)
+	}
+	return c, nil
+}
+
+func (p *UpdateParams) validate() error {
+	if p.Name != nil && strings.TrimSpace(*p.Name) == "" {
+		return apperr.Invalidf("name should not be empty")
+	}
+	checks := []struct {
+		f string
+		v *string
+		n int
+	}{{"name", p.Name, 100}, {"description", p.Description, 500}, {"phone", p.Phone, 25}}
+	if b := p.BillingAddress; b != nil {
+		checks = append(checks, []struct {
+			f string
+			v *string
+			n int
+		}{{"billingAddress.address1", b.Address1, 100}, {"billingAddress.address2", b.Address2, 100},
+			{"billingAddress.postalCode", b.PostalCode, 16}, {"billingAddress.city", b.City, 50},
+			{"billingAddress.country", b.Country, 50}, {"billingAddress.state", b.State, 50},
+			{"billingAddress.phone", b.Phone, 25}}...)
+		if err := checkEmail("billingAddress.email", b.Email); err != nil {
+			return err
+		}
+	}
+	if sa := p.ShippingAddress; sa != nil {
+		checks = append(checks, []struct {
+			f string
+			v *string
+			n int
+		}{{"shippingAddress.shippingAddress1", sa.Address1, 100}, {"shippingAddress.shippingAddress2", sa.Address2, 100},
+			{"shippingAddress.shippingPostalCode", sa.PostalCode, 16}, {"shippingAddress.shippingCity", sa.City, 50},
+			{"shippingAddress.shippingCountry", sa.Country, 50}, {"shippingAddress.shippingState", sa.State, 50},
+			{"shippingAddress.shippingPhone", sa.Phone, 25}}...)
+	}
+	for _, c := range checks {
+		if err := checkLen(c.f, c.v, c.n); err != nil {
+			return err
+		}
+	}
+	if err := checkEmail("email", p.Email); err != nil {
+		return err
+	}
+	if p.Currency != nil {
+		if _, err := normalizeCurrency(p.Currency); err != nil {
+			return err
+		}
+	}
+	return validateShipping(p.Shipping)
+}
+
+func set(dst **string, v *string) {
+	if v != nil {
+		s := *v
+		*dst = &s
+	}
+}
+
+// apply merges the update into c. Absent fields stay as they are.
+func (p *UpdateParams) apply(c *Customer) error {
+	if p.Name != nil {
+		c.Name = strings.TrimSpace(*p.Name)
+	}
+	set(&c.Email, p.Email)
+	set(&c.Description, p.Description)
+	set(&c.Phone, p.Phone)
+	if p.Currency != nil {
+		cur, err := normalizeCurrency(p.Currency)
+		if err != nil {
+			return err
+		}
+		c.Currency = cur
+	}
+	if p.Address != nil {
+		c.Address = p.Address
+	}
+	if p.Shipping != nil {
+		c.Shipping = p.Shipping
+	}
+	if b := p.BillingAddress; b != nil {
+		var first Address
+		if len(c.Address) > 0 {
+			first = c.Address[0]
+		}
+		set(&first.Line1, b.Address1)
+		set(&first.Line2, b.Address2)
+		set(&first.PostalCode, b.PostalCode)
+		set(&first.City, b.City)
+		set(&first.Country, b.Country)
+		set(&first.State, b.State)
+		if len(c.Address) == 0 {
+			c.Address = []Address{first}
+		} else {
+			c.Address[0] = first
+		}
+		set(&c.Phone, b.Phone)
+		set(&c.BillingEmail, b.Email)
+	}
+	if sa := p.ShippingAddress; sa != nil {
+		if c.Shipping == nil {
+			name := c.Name
+			c.Shipping = &Shipping{Name: &name}
+		}
+		if c.Shipping.Address == nil {
+			c.Shipping.Address = &Address{}
+		}
+		a := c.Shipping.Address
+		set(&a.Line1, sa.Address1)
+		set(&a.Line2, sa.Address2)
+		set(&a.PostalCode, sa.PostalCode)
+		set(&a.City, sa.City)
+		set(&a.Country, sa.Country)
+		set(&a.State, sa.State)
+		set(&c.Shipping.Phone, sa.Phone)
+	}
+	return nil
+}
+
+// Delete soft-deletes a customer and records customer.deleted.
+func (s *Service) Delete(ctx context.Context, sc account.Scope, customerID string) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		c, err := GetTx(ctx, tx, sc.AccountID, customerID)
+		if err != nil {
+			return err
+		}
+		for _, guard := range s.guards {
+			if err := guard(ctx, tx, sc.AccountID, customerID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE customers SET deleted_at = $1 WHERE account_id = $2 AND id = $3`,
+			sc.Now().Unix(), sc.AccountID, customerID); err != nil {
+			return fmt.Errorf("delete customer: %w", err)
+		}
+		return event.Record(ctx, tx, sc, "customer.deleted", c)
+	})
+	if err != nil {
+		return fmt.Errorf("delete customer %s: %w", customerID, err)
+	}
+	return nil
+}
+
+var sortColumns = map[string]string{"createdAt": "c.seq", "created": "c.seq", "name": "LOWER(c.name)", "email": "LOWER(c.email)"}
+
+// ParseSort validates the order and sortingField query parameters.
+func ParseSort(order, field string) (descending bool, column string, err error) {
+	switch strings.ToUpper(order) {
+	case "", "ASC":
+	case "DESC":
+		descending = true
+	default:
+		return false, "", apperr.Invalidf("order must be one of the following values: ASC, DESC")
+	}
+	if field == "" {
+		field = "createdAt"
+	}
+	if _, ok := sortColumns[field]; !ok {
+		return false, "", apperr.Invalidf("sortingField must be one of the following values: createdAt, name, email")
+	}
+	return descending, field, nil
+}
+
+func (s *Service) filter(sc account.Scope, search listing.Search) (*listing.Where, error) {
+	w := &listing.Where{}
+	w.Add("c.account_id = ?", sc.AccountID)
+	w.Add("c.deleted_at IS NULL")
+	if search.Text != "" {
+		like := "%" + strings.ToLower(search.Text) + "%"
+		w.Add("(LOWER(c.name) LIKE ? OR LOWER(COALESCE(c.email, '')) LIKE ?)", like, like)
+	}
+	for _, key := range []string{"name", "email"} {
+		v, ok, err := search.String(key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			w.Add("LOWER(COALESCE(c."+key+", '')) LIKE ?", "%"+strings.ToLower(v)+"%")
+		}
+	}
+	if err := search.Range(w, "created", "c.created"); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// List returns a page of the account's customers.
+func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (listing.Page[*Customer], error) {
+	w, err := s.filter(sc, p.Search)
+	if err != nil {
+		return listing.Page[*Customer]{}, err
+	}
+	var total int
+	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM customers c`+w.SQL(), w.Args...).Scan(&total); err != nil {
+		return listing.Page[*Customer]{}, fmt.Errorf("count customers: %w", err)
+	}
+	dir := " ASC"
+	if p.Descending {
+		dir = " DESC"
+	}
+	order := " ORDER BY " + sortColumns[p.SortingField] + dir + ", c.seq" + dir
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+columns+from+w.SQL()+order+w.LimitOffset(p.Page), w.Args...)
+	if err != nil {
+		return listing.Page[*Customer]{}, fmt.Errorf("list customers: %w", err)
+	}
+	defer rows.Close()
+	var items []*Customer
+	for rows.Next() {
+		c, err := scan(rows)
+		if err != nil {
+			return listing.Page[*Customer]{}, err
+		}
+		items = append(items, c)
+	}
+	if err := rows.Err(); err != nil {
+		return listing.Page[*Customer]{}, err
+	}
+	return listing.NewPage(items, total, p.Page), nil
+}
+
+// Search is the quick search: up to 50 customers whose name or email
+// contains text, case-insensitively.
+func (s *Service) Search(ctx context.Context, sc account.Scope, text string) ([]Summary, error) {
+	w, err := s.filter(sc, listing.Search{Text: strings.TrimSpace(text)})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT c.id, c.name, c.email FROM customers c`+w.SQL()+` ORDER BY c.seq LIMIT 50`, w.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("search customers: %w", err)
+	}
+	defer rows.Close()
+	out := []Summary{}
+	for rows.Next() {
+		var s Summary
+		if err := rows.Scan(&s.ID, &s.Name, &s.Email); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// SetDefaultPaymentMethod points the customer's default at pmID (or clears it).
+func SetDefaultPaymentMethod(ctx context.Context, tx *store.Tx, accountID, customerID string, pmID *string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE customers SET default_payment_method = $1 WHERE account_id = $2 AND id = $3`,
+		pmID, accountID, customerID)
+	if err != nil {
+		return fmt.Errorf("set default payment method of %s: %w", customerID, err)
+	}
+	return nil
+}

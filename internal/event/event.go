@@ -1,0 +1,75 @@
+// Package event writes domain events to the outbox table. A change and the
+// event announcing it commit in the same transaction, so nothing is announced
+// that did not happen and nothing that happened goes unannounced. The webhook
+// dispatcher delivers the stored envelopes as they are.
+package event
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/id"
+	"github.com/kassahq/kassa/internal/store"
+)
+
+// Envelope is the body a webhook destination receives. Type repeats Event
+// for receivers that read `type`.
+type Envelope struct {
+	ID        string `json:"id"`
+	Event     string `json:"event"`
+	Type      string `json:"type"`
+	CreatedAt string `json:"createdAt"`
+	Data      any    `json:"data"`
+}
+
+// Record stores one event of type typ with data (the object after the change).
+func Record(ctx context.Context, tx *store.Tx, sc account.Scope, typ string, data any) error {
+	now := sc.Now()
+	env := Envelope{
+		ID:        id.New(id.Event),
+		Event:     typ,
+		Type:      typ,
+		CreatedAt: now.UTC().Format(time.RFC3339),
+		Data:      data,
+	}
+	payload, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, account_id, type, payload, created) VALUES ($1, $2, $3, $4, $5)`,
+		env.ID, sc.AccountID, typ, string(payload), now.Unix()); err != nil {
+		return fmt.Errorf("record %s event: %w", typ, err)
+	}
+	return nil
+}
+
+// Stored is an event as kept in the outbox.
+type Stored struct {
+	ID      string
+	Type    string
+	Payload json.RawMessage
+	Created int64
+}
+
+// List returns an account's events, oldest first (tests and the dashboard read them).
+func List(ctx context.Context, q store.Querier, accountID string) ([]Stored, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, type, payload, created FROM events WHERE account_id = $1 ORDER BY seq`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Stored
+	for rows.Next() {
+		var e Stored
+		var payload string
+		if err := rows.Scan(&e.ID, &e.Type, &payload, &e.Created); err != nil {
+			return nil, err
+		}
+		e.Payload = json.RawMessage(payload)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

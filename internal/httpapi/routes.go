@@ -1,0 +1,138 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/customer"
+	"github.com/kassahq/kassa/internal/listing"
+)
+
+func (s *Server) routes() {
+	s.handle("POST /customers", s.createCustomer)
+	s.handle("GET /customers", s.listCustomers)
+	s.handle("GET /customers/search", s.searchCustomers)
+	s.handle("GET /customers/{externalKey}", s.getCustomer)
+	s.handle("PATCH /customers/{externalKey}", s.updateCustomer)
+	s.handle("DELETE /customers/{externalKey}", s.deleteCustomer)
+	//PM1
+	//PM2
+
+	s.handle("POST /test-clock/advance", s.advanceTestClock)
+}
+
+func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	var p customer.CreateParams
+	if err := s.decode(r, &p); err != nil {
+		return err
+	}
+	c, err := s.Customers.Create(r.Context(), sc, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	q := r.URL.Query()
+	page, err := listing.ParseParams(q)
+	if err != nil {
+		return err
+	}
+	search, err := listing.ParseSearch(q.Get("search"), true)
+	if err != nil {
+		return err
+	}
+	desc, field, err := customer.ParseSort(q.Get("order"), q.Get("sortingField"))
+	if err != nil {
+		return err
+	}
+	out, err := s.Customers.List(r.Context(), sc, customer.ListParams{Page: page, Search: search, Descending: desc, SortingField: field})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	out, err := s.Customers.Search(r.Context(), sc, r.URL.Query().Get("search"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	c, err := s.Customers.Get(r.Context(), sc, r.PathValue("externalKey"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	var p customer.UpdateParams
+	if err := s.decode(r, &p); err != nil {
+		return err
+	}
+	if _, err := s.Customers.Update(r.Context(), sc, r.PathValue("externalKey"), p); err != nil {
+		return err
+	}
+	// The contract answers with the number of records updated.
+	writeJSON(w, http.StatusOK, 1)
+	return nil
+}
+
+func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	if err := s.Customers.Delete(r.Context(), sc, r.PathValue("externalKey")); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, 1)
+	return nil
+}
+
+type advanceRequest struct {
+	Seconds *int64 `json:"seconds"`
+	To      *int64 `json:"to"`
+}
+
+// advanceTestClock moves a test account's clock and runs the work that fell
+// due, so the caller sees its effects when the call returns.
+func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	var p advanceRequest
+	if err := s.decode(r, &p); err != nil {
+		return err
+	}
+	var seconds, to int64
+	switch {
+	case (p.Seconds == nil) == (p.To == nil):
+		return apperr.Invalidf("give exactly one of seconds or to")
+	case p.Seconds != nil && *p.Seconds <= 0:
+		return apperr.Invalidf("seconds must be a positive integer")
+	case p.Seconds != nil:
+		seconds = *p.Seconds
+	default:
+		to = *p.To
+		if to <= 0 {
+			return apperr.Invalidf("to must be a positive Unix time")
+		}
+	}
+	now, err := s.Accounts.AdvanceClock(r.Context(), sc, seconds, to)
+	if err != nil {
+		return err
+	}
+	a, err := s.Accounts.Get(r.Context(), sc.AccountID)
+	if err != nil {
+		return err
+	}
+	if err := s.Worker.RunAccount(r.Context(), s.Accounts.ScopeOf(a)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"now": now.Unix()})
+	return nil
+}

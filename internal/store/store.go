@@ -1,0 +1,225 @@
+// Package store opens Kassa's database (embedded SQLite or PostgreSQL), runs
+// the migrations and hands out transactions. Domain packages own their SQL;
+// this package only knows the two dialects.
+//
+// SQL is written once in portable form: $1 placeholders, RETURNING and
+// ON CONFLICT work on both engines. What differs (row locks) comes from Dialect.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+)
+
+// Dialect names the SQL engine.
+type Dialect string
+
+// The two engines.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// ForUpdate is the row-lock suffix for a SELECT inside a write transaction.
+// SQLite needs none: Kassa writes through a single connection, so write
+// transactions are already serialized.
+func (d Dialect) ForUpdate() string {
+	if d == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// DefaultURL is where Kassa keeps its data when nothing is configured.
+const DefaultURL = "sqlite://kassa-data/kassa.db"
+
+// DB is an open database: a writer and a reader handle (the same pool on
+// PostgreSQL; one writer connection plus a read pool on SQLite).
+type DB struct {
+	Dialect Dialect
+	writer  *sql.DB
+	reader  *sql.DB
+}
+
+// Querier is what reads need; both *sql.DB and *Tx satisfy it.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Open connects to the database named by rawURL: "sqlite:///abs/path.db",
+// "sqlite://relative/path.db" or "postgres://...". An empty URL means DefaultURL.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	if rawURL == "" {
+		rawURL = DefaultURL
+	}
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return openPostgres(ctx, rawURL)
+	case strings.HasPrefix(rawURL, "sqlite:"):
+		return openSQLite(ctx, sqlitePath(rawURL))
+	default:
+		return nil, fmt.Errorf("database url %q: want sqlite:///path/to/file.db or postgres://…", redact(rawURL))
+	}
+}
+
+func sqlitePath(rawURL string) string {
+	p := strings.TrimPrefix(rawURL, "sqlite:")
+	// sqlite:///abs/path → /abs/path; sqlite://rel/path → rel/path
+	if strings.HasPrefix(p, "//") {
+		p = p[2:]
+	}
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	return p
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite database url has no file path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	pragmas := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	dsn := "file:" + path + "?" + pragmas + "&_txlock=immediate"
+	writer, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	// One writer connection: write transactions queue in Go instead of
+	// failing with SQLITE_BUSY. Other processes (kassa accounts create) wait
+	// on busy_timeout and BEGIN IMMEDIATE.
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	reader, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open sqlite reader %s: %w", path, err)
+	}
+	reader.SetMaxOpenConns(8)
+	reader.SetMaxIdleConns(8)
+	return &DB{Dialect: SQLite, writer: writer, reader: reader}, nil
+}
+
+func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	db, err := sql.Open("pgx", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", redact(rawURL), err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect postgres %s: %w", redact(rawURL), err)
+	}
+	return &DB{Dialect: Postgres, writer: db, reader: db}, nil
+}
+
+// redact hides a password in a URL for error messages and logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
+
+// Close closes both handles.
+func (db *DB) Close() error {
+	err := db.writer.Close()
+	if db.reader != db.writer {
+		err = errors.Join(err, db.reader.Close())
+	}
+	return err
+}
+
+// Read returns the handle for reads outside a transaction.
+func (db *DB) Read() Querier { return db.reader }
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.writer.PingContext(ctx) }
+
+// Tx is a write transaction.
+type Tx struct {
+	*sql.Tx
+	Dialect Dialect
+}
+
+// InTx runs fn in a write transaction and commits it when fn returns nil.
+// On PostgreSQL a serialization failure or deadlock is retried a few times:
+// fn must therefore have no effects outside the transaction.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	const attempts = 5
+	var err error
+	for i := 0; i < attempts; i++ {
+		err = db.inTxOnce(ctx, fn)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		time.Sleep(time.Duration(i+1) * 5 * time.Millisecond)
+	}
+	return err
+}
+
+func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
