@@ -6,8 +6,8 @@
 // property of a schema becomes nullable (Kassa always emits optional fields,
 // as null when unset); the generic PageDto becomes a typed {data, meta}
 // envelope per list; error responses get the error body schema; and
-// overlay.json (Kassa's summaries, extension fields and endpoints) is merged
-// on top.
+// the overlay files (Kassa's summaries, extension fields and endpoints, one
+// file per domain) are merged on top.
 //
 //	go run ./internal/openapi/gen -contract ../shared/reference/chaching-openapi.json
 package main
@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -28,7 +29,7 @@ var prose = map[string]bool{"description": true, "summary": true, "example": tru
 
 func main() {
 	contract := flag.String("contract", "../shared/reference/chaching-openapi.json", "the Chaching contract")
-	overlay := flag.String("overlay", "internal/openapi/overlay.json", "Kassa's additions")
+	overlay := flag.String("overlay", "internal/openapi/overlay", "directory of Kassa's additions (*.json, merged in name order)")
 	out := flag.String("out", "internal/openapi/openapi.json", "output file")
 	flag.Parse()
 	if err := run(*contract, *overlay, *out); err != nil {
@@ -49,15 +50,16 @@ func load(path string) (obj, error) {
 	return o, nil
 }
 
-func run(contractPath, overlayPath, outPath string) error {
+func run(contractPath, overlayDir, outPath string) error {
 	doc, err := load(contractPath)
 	if err != nil {
 		return err
 	}
-	over, err := load(overlayPath)
+	overlays, err := filepath.Glob(filepath.Join(overlayDir, "*.json"))
 	if err != nil {
 		return err
 	}
+	sort.Strings(overlays)
 	strip(doc, false)
 	delete(doc, "tags")
 	doc["servers"] = []any{obj{"url": "/v1"}, obj{"url": "/"}}
@@ -67,7 +69,13 @@ func run(contractPath, overlayPath, outPath string) error {
 	}
 	typeEnvelopes(doc["paths"].(obj))
 	describeResponses(doc["paths"].(obj))
-	merge(doc, over)
+	for _, path := range overlays {
+		over, err := load(path)
+		if err != nil {
+			return err
+		}
+		merge(doc, over)
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
