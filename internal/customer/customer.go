@@ -263,16 +263,17 @@ func encodeAddresses(c *Customer) (string, *string, error) {
 }
 
 const columns = `c.id, c.name, c.email, c.description, c.phone, c.currency, c.address, c.shipping,
-	c.billing_email, c.default_payment_method, c.created, a.livemode`
+	c.billing_email, c.default_payment_method, c.created`
 
-const from = ` FROM customers c JOIN accounts a ON a.id = c.account_id`
+const from = ` FROM customers c`
 
-func scan(row interface{ Scan(...any) error }) (*Customer, error) {
-	c := &Customer{Object: "customer"}
+// scan reads one customer row; livemode is the account's, known from the scope.
+func scan(row interface{ Scan(...any) error }, livemode bool) (*Customer, error) {
+	c := &Customer{Object: "customer", Livemode: livemode}
 	var addr string
 	var shipping *string
 	if err := row.Scan(&c.ID, &c.Name, &c.Email, &c.Description, &c.Phone, &c.Currency, &addr, &shipping,
-		&c.BillingEmail, &c.DefaultPaymentMethod, &c.Created, &c.Livemode); err != nil {
+		&c.BillingEmail, &c.DefaultPaymentMethod, &c.Created); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(addr), &c.Address); err != nil {
@@ -296,18 +297,22 @@ func notFound(customerID string) error {
 
 // Get returns a live (not deleted) customer of the account.
 func (s *Service) Get(ctx context.Context, sc account.Scope, customerID string) (*Customer, error) {
-	return get(ctx, s.db.Read(), sc.AccountID, customerID, "")
+	return get(ctx, s.db.Read(), sc.AccountID, customerID, "", sc.Livemode)
 }
 
 // GetTx returns a live customer inside a transaction, locking its row so
 // concurrent changes to it wait.
 func GetTx(ctx context.Context, tx *store.Tx, accountID, customerID string) (*Customer, error) {
-	return get(ctx, tx, accountID, customerID, tx.Dialect.ForUpdate())
+	var livemode bool
+	if err := tx.QueryRowContext(ctx, `SELECT livemode FROM accounts WHERE id = $1`, accountID).Scan(&livemode); err != nil {
+		return nil, fmt.Errorf("load account %s: %w", accountID, err)
+	}
+	return get(ctx, tx, accountID, customerID, tx.Dialect.ForUpdate(), livemode)
 }
 
-func get(ctx context.Context, q store.Querier, accountID, customerID, lock string) (*Customer, error) {
+func get(ctx context.Context, q store.Querier, accountID, customerID, lock string, livemode bool) (*Customer, error) {
 	c, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+from+`
-		WHERE c.account_id = $1 AND c.id = $2 AND c.deleted_at IS NULL`+lock, accountID, customerID))
+		WHERE c.account_id = $1 AND c.id = $2 AND c.deleted_at IS NULL`+lock, accountID, customerID), livemode)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(customerID)
 	}
@@ -554,7 +559,7 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 	defer rows.Close()
 	var items []*Customer
 	for rows.Next() {
-		c, err := scan(rows)
+		c, err := scan(rows, sc.Livemode)
 		if err != nil {
 			return listing.Page[*Customer]{}, err
 		}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,6 +51,7 @@ type DB struct {
 	Dialect Dialect
 	writer  *sql.DB
 	reader  *sql.DB
+	stmts   *stmtCache
 }
 
 // Querier is what reads need; both *sql.DB and *Tx satisfy it.
@@ -88,6 +90,7 @@ func sqlitePath(rawURL string) string {
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {
+	pinAllocatorPages()
 	if path == "" {
 		return nil, errors.New("sqlite database url has no file path")
 	}
@@ -119,7 +122,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	reader.SetMaxOpenConns(8)
 	reader.SetMaxIdleConns(8)
-	return &DB{Dialect: SQLite, writer: writer, reader: reader}, nil
+	return newDB(SQLite, writer, reader), nil
 }
 
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
@@ -134,7 +137,82 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect postgres %s: %w", redact(rawURL), err)
 	}
-	return &DB{Dialect: Postgres, writer: db, reader: db}, nil
+	return newDB(Postgres, db, db), nil
+}
+
+func newDB(d Dialect, writer, reader *sql.DB) *DB {
+	return &DB{Dialect: d, writer: writer, reader: reader, stmts: &stmtCache{db: reader, detach: d == SQLite}}
+}
+
+// stmtCache is a Querier that keeps one prepared statement per query text.
+type stmtCache struct {
+	db *sql.DB
+	// detach drops cancellation from single-row reads: modernc's SQLite
+	// driver starts a watcher goroutine per cancellable query, which costs
+	// more than the point read itself.
+	detach bool
+	mu     sync.RWMutex
+	stmts  map[string]*sql.Stmt
+}
+
+// maxCachedStatements bounds the cache; list queries with varying filters
+// produce many texts, and beyond the bound they are simply not cached.
+const maxCachedStatements = 512
+
+func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
+	c.mu.RLock()
+	st := c.stmts[query]
+	c.mu.RUnlock()
+	if st != nil {
+		return st
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st = c.stmts[query]; st != nil {
+		return st
+	}
+	if len(c.stmts) >= maxCachedStatements {
+		return nil
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // let the plain call report the error
+	}
+	if c.stmts == nil {
+		c.stmts = map[string]*sql.Stmt{}
+	}
+	c.stmts[query] = st
+	return st
+}
+
+func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.db.ExecContext(ctx, query, args...)
+}
+
+func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.db.QueryContext(ctx, query, args...)
+}
+
+func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if c.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if st := c.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return c.db.QueryRowContext(ctx, query, args...)
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.stmts {
+		st.Close()
+	}
+	c.stmts = nil
 }
 
 // redact hides a password in a URL for error messages and logs.
@@ -148,6 +226,7 @@ func redact(raw string) string {
 
 // Close closes both handles.
 func (db *DB) Close() error {
+	db.stmts.close()
 	err := db.writer.Close()
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
@@ -155,8 +234,9 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Read returns the handle for reads outside a transaction.
-func (db *DB) Read() Querier { return db.reader }
+// Read returns the handle for reads outside a transaction. Its statements
+// are prepared once and reused: parsing SQL costs more than a point read.
+func (db *DB) Read() Querier { return db.stmts }
 
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.writer.PingContext(ctx) }
