@@ -15,6 +15,9 @@ func openQuiet(ctx context.Context, cfg config) (*app.App, error) {
 }
 
 func accounts(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "gateway" {
+		return accountsGateway(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
 		return fmt.Errorf("usage: kassa accounts create --name NAME [--live] [--json]")
 	}

@@ -30,6 +30,7 @@ Usage:
   kassa serve [flags]                  run the API, the workers and the dashboard
   kassa migrate [flags]                apply database migrations and exit
   kassa accounts create --name NAME [--live] [--json]
+  kassa accounts gateway --account ID --gateway sandbox|stripe [--stripe-secret-key sk_…]
   kassa keys create [--account ID]     create an API key (shown once)
   kassa keys list [--account ID]
   kassa keys revoke KEY_ID

@@ -36,7 +36,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer stop()
 
 	a, err := app.Open(ctx, app.Config{DatabaseURL: cfg.databaseURL, Logger: logger,
-		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes})
+		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes, PublicURL: cfg.publicURL})
 	if err != nil {
 		return err
 	}

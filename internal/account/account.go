@@ -11,9 +11,12 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/kassahq/kassa/internal/apperr"
@@ -62,11 +65,53 @@ type Key struct {
 type Service struct {
 	db   *store.DB
 	base clock.Clock
+	keys keyCache
 }
 
 // NewService returns a Service; base is the real clock test clocks shift.
 func NewService(db *store.DB, base clock.Clock) *Service {
 	return &Service{db: db, base: base}
+}
+
+// keyCacheTTL bounds how long a key resolved once is trusted without asking
+// the database again. Changes made through this process (revocation, clock
+// advance) clear the cache at once; changes by another process (kassa keys
+// revoke) take effect within the TTL.
+const keyCacheTTL = 2 * time.Second
+
+type keyCache struct {
+	mu      sync.Mutex
+	entries map[string]keyCacheEntry
+}
+
+type keyCacheEntry struct {
+	account *Account
+	expires time.Time
+}
+
+func (c *keyCache) get(hash string, now time.Time) *Account {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[hash]
+	if !ok || now.After(e.expires) {
+		return nil
+	}
+	return e.account
+}
+
+func (c *keyCache) put(hash string, a *Account, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) > 10000 {
+		c.entries = map[string]keyCacheEntry{}
+	}
+	c.entries[hash] = keyCacheEntry{account: a, expires: now.Add(keyCacheTTL)}
+}
+
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	c.entries = nil
+	c.mu.Unlock()
 }
 
 var keyPattern = regexp.MustCompile(`^sk_(test|live)_[A-Za-z0-9]{32}$`)
@@ -116,9 +161,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Scope, error
 	if !ValidKeyFormat(secret) {
 		return Scope{}, apperr.Invalidf("Missing apiKey header or invalid apiKey format")
 	}
+	hash := hashKey(secret)
+	now := time.Now()
+	if a := s.keys.get(hash, now); a != nil {
+		return s.ScopeOf(a), nil
+	}
 	row := s.db.Read().QueryRowContext(ctx, `SELECT `+accountColumns+`
 		FROM api_keys k JOIN accounts a ON a.id = k.account_id
-		WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, hashKey(secret))
+		WHERE k.key_hash = $1 AND k.revoked_at IS NULL`, hash)
 	a, err := scanAccount(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Scope{}, apperr.New(apperr.Unauthorized, "", "Invalid API key")
@@ -126,6 +176,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Scope, error
 	if err != nil {
 		return Scope{}, fmt.Errorf("authenticate: %w", err)
 	}
+	s.keys.put(hash, a, now)
 	return s.ScopeOf(a), nil
 }
 
@@ -336,7 +387,7 @@ func (s *Service) ListKeys(ctx context.Context, accountID string) ([]Key, error)
 
 // RevokeKey revokes a key by id; requests with it get 401 from then on.
 func (s *Service) RevokeKey(ctx context.Context, keyID string) error {
-	return s.db.InTx(ctx, func(tx *store.Tx) error {
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`,
 			s.base.Now().Unix(), keyID)
 		if err != nil {
@@ -347,6 +398,8 @@ func (s *Service) RevokeKey(ctx context.Context, keyID string) error {
 		}
 		return nil
 	})
+	s.keys.clear()
+	return err
 }
 
 // AdvanceClock moves a test account's clock forward, either by seconds or to
@@ -375,5 +428,177 @@ func (s *Service) AdvanceClock(ctx context.Context, sc Scope, seconds, to int64)
 		now = s.base.Now().Add(time.Duration(offset+delta) * time.Second)
 		return nil
 	})
+	s.keys.clear()
 	return now, err
+}
+
+// Gateways an account may use.
+const (
+	GatewaySandbox = "sandbox"
+	GatewayStripe  = "stripe"
+)
+
+// SetGateway chooses the payment gateway of an account: "sandbox" (offline,
+// no secret) or "stripe" with the account's Stripe secret key (sk_… or rk_…).
+// Payment methods attached through one gateway cannot be charged through
+// another.
+func (s *Service) SetGateway(ctx context.Context, accountID, name, secret string) error {
+	var stored *string
+	switch name {
+	case GatewaySandbox:
+		if secret != "" {
+			return apperr.Invalidf("the sandbox gateway takes no secret key")
+		}
+	case GatewayStripe:
+		if !stripeKeyPattern.MatchString(secret) {
+			return apperr.Invalidf("the stripe gateway needs the account's Stripe secret key (sk_test_…, sk_live_… or rk_…)")
+		}
+		stored = &secret
+	default:
+		return apperr.Invalidf("gateway must be one of the following values: %s, %s", GatewaySandbox, GatewayStripe)
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE accounts SET gateway = $1, gateway_secret = $2 WHERE id = $3`, name, stored, accountID)
+		if err != nil {
+			return fmt.Errorf("set gateway of %s: %w", accountID, err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return apperr.NotFoundf("Account %s not found", accountID)
+		}
+		return nil
+	})
+}
+
+var stripeKeyPattern = regexp.MustCompile(`^(sk|rk)_(test|live)_[A-Za-z0-9_]+$`)
+
+// NextInvoiceNumber takes the account's next invoice number inside tx
+// ("INV-0001", then "INV-0002" …). The counter row stays locked until tx
+// ends, so numbers are unique and, since a rolled-back transaction gives its
+// number back, gap-free.
+func NextInvoiceNumber(ctx context.Context, tx *store.Tx, accountID string) (string, error) {
+	var seq int64
+	var prefix string
+	err := tx.QueryRowContext(ctx, `UPDATE accounts SET invoice_seq = invoice_seq + 1 WHERE id = $1
+		RETURNING invoice_seq, invoice_prefix`, accountID).Scan(&seq, &prefix)
+	if err != nil {
+		return "", fmt.Errorf("next invoice number of %s: %w", accountID, err)
+	}
+	return fmt.Sprintf("%s%04d", prefix, seq), nil
+}
+
+// Address is an account's postal address, printed on its invoices.
+type Address struct {
+	Line1      string `json:"line1,omitempty"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city,omitempty"`
+	State      string `json:"state,omitempty"`
+	PostalCode string `json:"postal_code,omitempty"`
+	Country    string `json:"country,omitempty"`
+}
+
+// Lines formats the address for printing.
+func (a Address) Lines() []string {
+	var out []string
+	for _, l := range []string{a.Line1, a.Line2, strings.TrimSpace(strings.Join([]string{a.PostalCode, a.City, a.State}, " ")), a.Country} {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Profile is what customers see of an account: on invoices, emails and
+// hosted pages. The brand colour is the company's.
+type Profile struct {
+	Name       string
+	Email      string
+	Country    string
+	Address    Address
+	BrandColor string
+}
+
+// GetProfile loads an account's profile.
+func GetProfile(ctx context.Context, q store.Querier, accountID string) (*Profile, error) {
+	var p Profile
+	var email, address, color *string
+	err := q.QueryRowContext(ctx, `SELECT a.name, a.email, a.country, a.address, c.brand_color
+		FROM accounts a JOIN companies c ON c.id = a.company_id WHERE a.id = $1`, accountID).
+		Scan(&p.Name, &email, &p.Country, &address, &color)
+	if err != nil {
+		return nil, fmt.Errorf("load profile of %s: %w", accountID, err)
+	}
+	if email != nil {
+		p.Email = *email
+	}
+	if color != nil {
+		p.BrandColor = *color
+	}
+	if address != nil && *address != "" {
+		if err := json.Unmarshal([]byte(*address), &p.Address); err != nil {
+			return nil, fmt.Errorf("decode address of %s: %w", accountID, err)
+		}
+	}
+	return &p, nil
+}
+
+// ProfileParams change an account's profile; nil fields stay as they are.
+type ProfileParams struct {
+	Name          *string
+	Email         *string
+	Country       *string
+	Address       *Address
+	BrandColor    *string
+	InvoicePrefix *string
+}
+
+var (
+	colorPattern  = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
+	prefixPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,12}$`)
+)
+
+// UpdateProfile changes an account's name, contact, address, invoice prefix
+// and its company's brand colour.
+func (s *Service) UpdateProfile(ctx context.Context, accountID string, p ProfileParams) error {
+	switch {
+	case p.Name != nil && (strings.TrimSpace(*p.Name) == "" || len(*p.Name) > 100):
+		return apperr.Invalidf("name must be 1 to 100 characters")
+	case p.Country != nil && !regexp.MustCompile(`^[A-Z]{2}$`).MatchString(*p.Country):
+		return apperr.Invalidf("country must be a two-letter ISO 3166-1 code such as US")
+	case p.BrandColor != nil && !colorPattern.MatchString(*p.BrandColor):
+		return apperr.Invalidf("brand color must look like #1A2B3C")
+	case p.InvoicePrefix != nil && !prefixPattern.MatchString(*p.InvoicePrefix):
+		return apperr.Invalidf("invoice prefix must be 1 to 12 letters, digits or dashes")
+	}
+	return s.db.InTx(ctx, func(tx *store.Tx) error {
+		a, err := GetTx(ctx, tx, accountID)
+		if err != nil {
+			return apperr.NotFoundf("Account %s not found", accountID)
+		}
+		set := func(column string, v any) error {
+			_, err := tx.ExecContext(ctx, `UPDATE accounts SET `+column+` = $1 WHERE id = $2`, v, a.ID)
+			return err
+		}
+		for column, v := range map[string]*string{"name": p.Name, "email": p.Email, "country": p.Country, "invoice_prefix": p.InvoicePrefix} {
+			if v != nil {
+				if err := set(column, *v); err != nil {
+					return fmt.Errorf("update account %s: %w", column, err)
+				}
+			}
+		}
+		if p.Address != nil {
+			b, err := json.Marshal(p.Address)
+			if err != nil {
+				return err
+			}
+			if err := set("address", string(b)); err != nil {
+				return fmt.Errorf("update account address: %w", err)
+			}
+		}
+		if p.BrandColor != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE companies SET brand_color = $1 WHERE id = $2`, *p.BrandColor, a.CompanyID); err != nil {
+				return fmt.Errorf("update brand color: %w", err)
+			}
+		}
+		return nil
+	})
 }

@@ -31,7 +31,9 @@ type Error struct {
 	Kind    Kind
 	Code    string // e.g. PAYMENT_DECLINED; empty for plain validation errors
 	Message string
-	Err     error // wrapped cause, if any
+	// DeclineCode is the gateway's reason for a declined payment.
+	DeclineCode string
+	Err         error // wrapped cause, if any
 }
 
 func (e *Error) Error() string {

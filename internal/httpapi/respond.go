@@ -26,6 +26,8 @@ type errorBody struct {
 	Error      string `json:"error,omitempty"`
 	Timestamp  string `json:"timestamp"`
 	Path       string `json:"path"`
+	// DeclineCode accompanies 402 PAYMENT_DECLINED (an extension).
+	DeclineCode string `json:"decline_code,omitempty"`
 }
 
 // httpError is a transport-level error (unknown route, body too large).
@@ -57,6 +59,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.StatusCode = kindStatus[ae.Kind]
 		body.Message = ae.Message
 		body.Error = ae.Code
+		body.DeclineCode = ae.DeclineCode
 		if body.Error == "" && ae.Kind != apperr.Invalid {
 			body.Error = http.StatusText(body.StatusCode)
 		}

@@ -15,11 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/catalog"
 	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/customer"
 	"github.com/kassahq/kassa/internal/idempotency"
+	"github.com/kassahq/kassa/internal/invoice"
 	"github.com/kassahq/kassa/internal/openapi"
+	"github.com/kassahq/kassa/internal/payment"
 	"github.com/kassahq/kassa/internal/store"
+	"github.com/kassahq/kassa/internal/taxrate"
 	"github.com/kassahq/kassa/internal/worker"
 )
 
@@ -33,6 +37,10 @@ type Deps struct {
 	Logger       *slog.Logger
 	Accounts     *account.Service
 	Customers    *customer.Service
+	Payments     *payment.Service
+	Catalog      *catalog.Service
+	TaxRates     *taxrate.Service
+	Invoices     *invoice.Service
 	Idempotency  *idempotency.Store
 	Worker       *worker.Runner
 	MaxBodyBytes int64

@@ -1,15 +1,9 @@
 package stripegw_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"go/build"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +11,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/gateway/stripegw"
+	"github.com/kassahq/kassa/internal/gateway/stripegw/stripemock"
 )
 
 // stripe-mock (github.com/stripe/stripe-mock, v0.203.0) serves Stripe's API
@@ -29,32 +24,15 @@ var (
 	mockOnce sync.Once
 	mockURL  string
 	mockErr  error
-	mockCmd  *exec.Cmd
+	mockStop func()
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if mockCmd != nil && mockCmd.Process != nil {
-		_ = mockCmd.Process.Kill()
-		_ = mockCmd.Wait()
+	if mockStop != nil {
+		mockStop()
 	}
 	os.Exit(code)
-}
-
-// stripeMockBinary finds stripe-mock on PATH or where go install puts it.
-func stripeMockBinary() string {
-	if p, err := exec.LookPath("stripe-mock"); err == nil {
-		return p
-	}
-	gobin := os.Getenv("GOBIN")
-	if gobin == "" {
-		gobin = filepath.Join(filepath.SplitList(build.Default.GOPATH)[0], "bin")
-	}
-	p := filepath.Join(gobin, "stripe-mock")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return ""
 }
 
 // stripeMock returns the base URL of a running stripe-mock. Without the
@@ -62,66 +40,19 @@ func stripeMockBinary() string {
 // it fails.
 func stripeMock(t *testing.T) string {
 	t.Helper()
-	bin := stripeMockBinary()
+	bin := stripemock.Binary()
 	if bin == "" {
-		msg := "stripe-mock not installed (go install github.com/stripe/stripe-mock@v0.203.0)"
+		msg := "stripe-mock not installed (" + stripemock.Install + ")"
 		if os.Getenv("KASSA_REQUIRE_STRIPE_MOCK") == "1" {
 			t.Fatal(msg + " and KASSA_REQUIRE_STRIPE_MOCK=1")
 		}
 		t.Skip(msg)
 	}
-	mockOnce.Do(func() { mockURL, mockErr = startStripeMock(bin) })
+	mockOnce.Do(func() { mockURL, mockStop, mockErr = stripemock.Start(bin) })
 	if mockErr != nil {
 		t.Fatalf("start stripe-mock: %v", mockErr)
 	}
 	return mockURL
-}
-
-// startStripeMock runs stripe-mock on ports the system picks (so parallel
-// test binaries never collide), both bound to loopback, and reads the HTTP
-// address it prints once it listens.
-func startStripeMock(bin string) (string, error) {
-	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	mockCmd = cmd
-
-	const prefix = "Listening for HTTP at address: "
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		var addr string
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), prefix); ok && addr == "" {
-				addr = strings.TrimSpace(a)
-				found <- addr
-			}
-		}
-		// Keep draining so stripe-mock never blocks on a full pipe.
-		if addr == "" {
-			close(found)
-		}
-	}()
-	select {
-	case addr, ok := <-found:
-		if !ok {
-			return "", errors.New("stripe-mock exited without listening")
-		}
-		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			return "", fmt.Errorf("stripe-mock at %s: %w", addr, err)
-		}
-		conn.Close()
-		return "http://" + addr, nil
-	case <-time.After(60 * time.Second):
-		return "", errors.New("stripe-mock did not listen within 60s")
-	}
 }
 
 func mockGateway(t *testing.T, now time.Time) *stripegw.Gateway {

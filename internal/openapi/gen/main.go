@@ -217,9 +217,14 @@ func describeResponses(paths obj) {
 	}
 }
 
-// merge copies src into dst: objects merge key by key, anything else replaces.
+// merge copies src into dst: objects merge key by key, null deletes the
+// key, anything else replaces.
 func merge(dst, src obj) {
 	for k, v := range src {
+		if v == nil {
+			delete(dst, k)
+			continue
+		}
 		if sv, ok := v.(obj); ok {
 			if dv, ok := dst[k].(obj); ok {
 				merge(dv, sv)

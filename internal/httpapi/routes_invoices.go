@@ -1,0 +1,157 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/id"
+	"github.com/kassahq/kassa/internal/invoice"
+	"github.com/kassahq/kassa/internal/listing"
+	"github.com/kassahq/kassa/internal/payment"
+)
+
+func (s *Server) invoiceRoutes() {
+	s.handle("GET /invoices", s.listInvoices)
+	s.handle("POST /invoices", s.createInvoice)
+	s.handle("GET /invoices/{id}", s.invoiceAction(s.Invoices.Get))
+	s.handle("PUT /invoices/{id}", s.invoiceAction(s.Invoices.Pay))
+	s.handle("POST /invoices/{id}/pay", s.invoiceAction(s.Invoices.Pay))
+	s.handle("DELETE /invoices/{id}", s.invoiceAction(s.Invoices.Void))
+	s.handle("POST /invoices/{id}/finalize", s.invoiceAction(s.Invoices.Finalize))
+	s.handle("POST /invoices/{id}/write-off", s.invoiceAction(s.Invoices.WriteOff))
+	s.handle("POST /invoices/{id}/mark-uncollectible", s.invoiceAction(s.Invoices.MarkUncollectible))
+	s.handle("POST /invoices/{id}/payments", s.recordInvoicePayment)
+	s.handle("GET /invoices/{id}/pdf", s.invoicePDF)
+	s.handle("GET /invoices/{id}/transactions", s.listInvoiceTransactions)
+	s.handle("GET /invoices/{id}/transactions/{transactionId}", s.getInvoiceTransaction)
+}
+
+// invoiceID reads the {id} path value; invoices have UUID ids (G-19).
+func invoiceID(r *http.Request) (string, error) {
+	v := r.PathValue("id")
+	if !id.ValidUUID(v) {
+		return "", apperr.NotFoundf("Invoice %s not found", v)
+	}
+	return v, nil
+}
+
+// invoiceAction serves an operation on one invoice that answers the invoice.
+func (s *Server) invoiceAction(fn func(ctx context.Context, sc account.Scope, invoiceID string) (*invoice.Invoice, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+		invID, err := invoiceID(r)
+		if err != nil {
+			return err
+		}
+		inv, err := fn(r.Context(), sc, invID)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, inv)
+		return nil
+	}
+}
+
+func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	q := r.URL.Query()
+	page, err := listing.ParseParams(q)
+	if err != nil {
+		return err
+	}
+	search, err := listing.ParseSearch(q.Get("search"), false)
+	if err != nil {
+		return err
+	}
+	out, err := s.Invoices.List(r.Context(), sc, invoice.ListParams{Page: page, Search: search})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	var p invoice.CreateParams
+	if err := s.decode(r, &p); err != nil {
+		return err
+	}
+	inv, err := s.Invoices.Create(r.Context(), sc, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, inv)
+	return nil
+}
+
+func (s *Server) recordInvoicePayment(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	invID, err := invoiceID(r)
+	if err != nil {
+		return err
+	}
+	var p invoice.ExternalPaymentParams
+	if err := s.decode(r, &p); err != nil {
+		return err
+	}
+	inv, err := s.Invoices.RecordExternalPayment(r.Context(), sc, invID, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, inv)
+	return nil
+}
+
+func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	invID, err := invoiceID(r)
+	if err != nil {
+		return err
+	}
+	pdf, inv, err := s.Invoices.PDF(r.Context(), sc, invID)
+	if err != nil {
+		return err
+	}
+	name := "invoice-draft-" + inv.ID + ".pdf"
+	if inv.Number != nil {
+		name = "invoice-" + *inv.Number + ".pdf"
+	}
+	w.Header().Set("Content-Type", "application/pdf")
+	w.Header().Set("Content-Disposition", `inline; filename="`+name+`"`)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(pdf)
+	return nil
+}
+
+func (s *Server) listInvoiceTransactions(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	invID, err := invoiceID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	page, err := listing.ParseParams(q)
+	if err != nil {
+		return err
+	}
+	search, err := listing.ParseSearch(q.Get("search"), false)
+	if err != nil {
+		return err
+	}
+	out, err := s.Invoices.Transactions(r.Context(), sc, invID, payment.TransactionListParams{Page: page, Search: search})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getInvoiceTransaction(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	invID, err := invoiceID(r)
+	if err != nil {
+		return err
+	}
+	txn, err := s.Invoices.Transaction(r.Context(), sc, invID, r.PathValue("transactionId"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, txn)
+	return nil
+}

@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/listing"
+	"github.com/kassahq/kassa/internal/payment"
+)
+
+func (s *Server) paymentRoutes() {
+	s.handle("GET /payment-methods", s.listPaymentMethods)
+	s.handle("GET /payment-methods/{id}", s.getPaymentMethod)
+	s.handle("POST /payment-methods/{id}/attach", s.attachPaymentMethod)
+	s.handle("POST /payment-methods/{id}/detach", s.detachPaymentMethod)
+	s.handle("POST /payment-methods/{id}/default", s.setDefaultPaymentMethod)
+	s.handle("GET /transactions", s.listTransactions)
+	s.handle("GET /transactions/{id}", s.getTransaction)
+	s.handle("POST /transactions/{id}/refund", s.refundTransaction)
+	s.handle("GET /balance", s.getBalance)
+}
+
+func (s *Server) listPaymentMethods(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	return s.writeMethodPage(w, r, sc, "")
+}
+
+func (s *Server) listCustomerPaymentMethods(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	return s.writeMethodPage(w, r, sc, r.PathValue("externalKey"))
+}
+
+func (s *Server) writeMethodPage(w http.ResponseWriter, r *http.Request, sc account.Scope, customerID string) error {
+	q := r.URL.Query()
+	page, err := listing.ParseParams(q)
+	if err != nil {
+		return err
+	}
+	search, err := listing.ParseSearch(q.Get("search"), false)
+	if err != nil {
+		return err
+	}
+	out, err := s.Payments.ListMethods(r.Context(), sc, payment.MethodListParams{Page: page, Search: search, CustomerID: customerID})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	pm, err := s.Payments.GetMethod(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pm)
+	return nil
+}
+
+func (s *Server) getCustomerPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	pm, err := s.Payments.GetCustomerMethod(r.Context(), sc, r.PathValue("externalKey"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pm)
+	return nil
+}
+
+// attachPaymentMethod answers 200 (the contract allows 200 or 201).
+func (s *Server) attachPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	var p payment.AttachParams
+	if err := s.decode(r, &p); err != nil {
+		return err
+	}
+	pm, err := s.Payments.Attach(r.Context(), sc, r.PathValue("id"), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pm)
+	return nil
+}
+
+func (s *Server) detachPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	pm, err := s.Payments.Detach(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pm)
+	return nil
+}
+
+func (s *Server) setDefaultPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	pm, err := s.Payments.SetDefault(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, pm)
+	return nil
+}
+
+func (s *Server) listTransactions(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	q := r.URL.Query()
+	page, err := listing.ParseParams(q)
+	if err != nil {
+		return err
+	}
+	search, err := listing.ParseSearch(q.Get("search"), false)
+	if err != nil {
+		return err
+	}
+	out, err := s.Payments.ListTransactions(r.Context(), sc, payment.TransactionListParams{Page: page, Search: search})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getTransaction(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	t, err := s.Payments.GetTransaction(r.Context(), sc, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// refundTransaction takes an optional body: none refunds what remains.
+func (s *Server) refundTransaction(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	body, err := s.readBody(r)
+	if err != nil {
+		return err
+	}
+	var p payment.RefundParams
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSON(body, &p); err != nil {
+			return err
+		}
+	}
+	t, err := s.Payments.Refund(r.Context(), sc, r.PathValue("id"), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) getBalance(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	b, err := s.Payments.Balance(r.Context(), sc)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}

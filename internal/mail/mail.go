@@ -1,0 +1,201 @@
+// Package mail queues and delivers Kassa's emails (invoices sent to
+// customers, later dunning notices). A message is queued in the same
+// transaction as the change it tells of; a worker task delivers it. Email is
+// best effort: a failed delivery never changes an API result.
+package mail
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/smtp"
+	"strings"
+	"time"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/id"
+	"github.com/kassahq/kassa/internal/store"
+)
+
+// Message is an email to send.
+type Message struct {
+	Kind    string // what it is about, e.g. "invoice.sent"
+	To      string
+	Subject string
+	Body    string // plain text
+}
+
+// Enqueue queues msg inside tx.
+func Enqueue(ctx context.Context, tx *store.Tx, sc account.Scope, msg Message) error {
+	now := sc.Now().Unix()
+	_, err := tx.ExecContext(ctx, `INSERT INTO emails (id, account_id, kind, recipient, subject, body, status, due_at, created)
+		VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)`,
+		id.New("em"), sc.AccountID, msg.Kind, msg.To, msg.Subject, msg.Body, now)
+	if err != nil {
+		return fmt.Errorf("queue %s email: %w", msg.Kind, err)
+	}
+	return nil
+}
+
+// Sender delivers one message.
+type Sender interface {
+	Send(ctx context.Context, msg Message) error
+}
+
+// SMTP sends through an SMTP server.
+type SMTP struct {
+	Addr     string // host:port
+	From     string
+	Username string
+	Password string
+}
+
+// Send delivers msg with net/smtp (STARTTLS when the server offers it).
+func (s SMTP) Send(ctx context.Context, msg Message) error {
+	var auth smtp.Auth
+	if s.Username != "" {
+		host, _, _ := strings.Cut(s.Addr, ":")
+		auth = smtp.PlainAuth("", s.Username, s.Password, host)
+	}
+	body := "From: " + s.From + "\r\nTo: " + msg.To + "\r\nSubject: " + mimeHeader(msg.Subject) +
+		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+		strings.ReplaceAll(msg.Body, "\n", "\r\n")
+	if err := smtp.SendMail(s.Addr, auth, s.From, []string{msg.To}, []byte(body)); err != nil {
+		return fmt.Errorf("send mail to %s via %s: %w", msg.To, s.Addr, err)
+	}
+	return nil
+}
+
+func mimeHeader(s string) string {
+	for _, r := range s {
+		if r > 127 {
+			return "=?utf-8?q?" + strings.NewReplacer(" ", "_", "?", "=3F", "=", "=3D").Replace(s) + "?="
+		}
+	}
+	return s
+}
+
+// Outbox delivers queued messages: a worker task.
+type Outbox struct {
+	db     *store.DB
+	sender Sender // nil: no mail server configured, messages are skipped
+	logger *slog.Logger
+}
+
+// NewOutbox returns the delivery task; sender may be nil.
+func NewOutbox(db *store.DB, sender Sender, logger *slog.Logger) *Outbox {
+	return &Outbox{db: db, sender: sender, logger: logger}
+}
+
+// Name implements worker.Task.
+func (o *Outbox) Name() string { return "email delivery" }
+
+const maxAttempts = 5
+
+// RunDue delivers the account's queued messages that are due.
+func (o *Outbox) RunDue(ctx context.Context, sc account.Scope) error {
+	now := sc.Now()
+	rows, err := o.db.Read().QueryContext(ctx, `SELECT id, kind, recipient, subject, body, attempts FROM emails
+		WHERE account_id = $1 AND status = 'queued' AND due_at <= $2 ORDER BY seq LIMIT 100`, sc.AccountID, now.Unix())
+	if err != nil {
+		return fmt.Errorf("load queued emails: %w", err)
+	}
+	type queued struct {
+		id       string
+		msg      Message
+		attempts int
+	}
+	var batch []queued
+	for rows.Next() {
+		var q queued
+		if err := rows.Scan(&q.id, &q.msg.Kind, &q.msg.To, &q.msg.Subject, &q.msg.Body, &q.attempts); err != nil {
+			rows.Close()
+			return err
+		}
+		batch = append(batch, q)
+	}
+	rows.Close()
+	for _, q := range batch {
+		claimed, err := o.claim(ctx, q.id)
+		if err != nil || !claimed {
+			continue
+		}
+		status, lastErr, due := "sent", "", now.Unix()
+		var sentAt *int64
+		switch {
+		case o.sender == nil:
+			status, lastErr = "skipped", "no mail server configured (KASSA_SMTP_ADDR)"
+		default:
+			if err := o.sender.Send(ctx, q.msg); err != nil {
+				lastErr = err.Error()
+				status = "queued"
+				due = now.Add(time.Duration(1<<q.attempts) * time.Minute).Unix()
+				if q.attempts+1 >= maxAttempts {
+					status = "failed"
+				}
+				o.logger.Warn("email delivery failed", "email", q.id, "err", err)
+			} else {
+				t := now.Unix()
+				sentAt = &t
+			}
+		}
+		if err := o.db.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, last_error = $2, due_at = $3, sent_at = $4 WHERE id = $5`,
+				status, nullable(lastErr), due, sentAt, q.id)
+			return err
+		}); err != nil {
+			return fmt.Errorf("record email %s: %w", q.id, err)
+		}
+	}
+	return nil
+}
+
+// claim marks a queued message as being sent, so that only one runner sends it.
+func (o *Outbox) claim(ctx context.Context, emailID string) (bool, error) {
+	var claimed bool
+	err := o.db.InTx(ctx, func(tx *store.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'sending', attempts = attempts + 1 WHERE id = $1 AND status = 'queued'`, emailID)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		claimed = n == 1
+		return nil
+	})
+	return claimed, err
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Stored is a queued or delivered message as kept in the outbox.
+type Stored struct {
+	ID      string
+	Kind    string
+	To      string
+	Subject string
+	Body    string
+	Status  string
+}
+
+// List returns an account's messages, oldest first (tests and the dashboard read them).
+func List(ctx context.Context, q store.Querier, accountID string) ([]Stored, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, kind, recipient, subject, body, status FROM emails WHERE account_id = $1 ORDER BY seq`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list emails: %w", err)
+	}
+	defer rows.Close()
+	var out []Stored
+	for rows.Next() {
+		var m Stored
+		if err := rows.Scan(&m.ID, &m.Kind, &m.To, &m.Subject, &m.Body, &m.Status); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,388 @@
+// Package taxrate owns tax rates: the percentages a merchant applies to
+// invoice and subscription items. Kassa does not pick rates by itself.
+//
+// A rate's percentage, inclusive flag and country never change once it is
+// created, so an invoice that used a rate can always be explained by it;
+// to charge a different rate, create a new one and archive the old one
+// (active: false). Rates are never deleted.
+package taxrate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/govalues/decimal"
+
+	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/billing"
+	"github.com/kassahq/kassa/internal/event"
+	"github.com/kassahq/kassa/internal/id"
+	"github.com/kassahq/kassa/internal/listing"
+	"github.com/kassahq/kassa/internal/store"
+)
+
+// Tax types.
+const (
+	SalesTax = "Sales tax"
+	VAT      = "VAT"
+	GST      = "GST"
+	Custom   = "Custom"
+)
+
+var taxTypes = map[string]bool{SalesTax: true, VAT: true, GST: true, Custom: true}
+
+// TaxRate is the API object.
+type TaxRate struct {
+	ID          string  `json:"id"`
+	Object      string  `json:"object"`
+	Active      bool    `json:"active"`
+	Country     string  `json:"country"`
+	Created     int64   `json:"created"`
+	Description *string `json:"description"`
+	DisplayName string  `json:"display_name"`
+	Inclusive   bool    `json:"inclusive"`
+	// Percentage is the exact decimal as stored ("8.875" → 8.875 on the wire).
+	Percentage json.Number `json:"percentage"`
+	TaxType    string      `json:"tax_type"`
+	Livemode   bool        `json:"livemode"`
+	// Rate is the rate as the tax maths takes it.
+	Rate billing.Rate `json:"-"`
+}
+
+// CreateParams is the body of POST /taxRates. Percentage is kept as the JSON
+// text it came as, so it is never rounded through a float.
+type CreateParams struct {
+	TaxType     *string         `json:"tax_type"`
+	DisplayName *string         `json:"display_name"`
+	Description *string         `json:"description"`
+	Country     *string         `json:"country"`
+	Percentage  json.RawMessage `json:"percentage"`
+	Inclusive   *bool           `json:"inclusive"`
+	Active      *bool           `json:"active"`
+}
+
+// UpdateParams is the body of PATCH /taxRates/{id}. Percentage, inclusive and
+// country are listed only so that sending them is refused with a reason.
+type UpdateParams struct {
+	TaxType     *string         `json:"tax_type"`
+	DisplayName *string         `json:"display_name"`
+	Description *string         `json:"description"`
+	Active      *bool           `json:"active"`
+	Percentage  json.RawMessage `json:"percentage"`
+	Inclusive   json.RawMessage `json:"inclusive"`
+	Country     json.RawMessage `json:"country"`
+}
+
+// ListParams filter GET /taxRates.
+type ListParams struct {
+	Page   listing.Params
+	Search listing.Search
+}
+
+// Service manages tax rates.
+type Service struct {
+	db *store.DB
+}
+
+// NewService returns a tax-rate Service.
+func NewService(db *store.DB) *Service { return &Service{db: db} }
+
+func checkLen(field string, v *string, max int) error {
+	if v != nil && len([]rune(*v)) > max {
+		return apperr.Invalidf("%s must be shorter than or equal to %d characters", field, max)
+	}
+	return nil
+}
+
+func optional(v *string) *string {
+	if v == nil || *v == "" {
+		return nil
+	}
+	s := *v
+	return &s
+}
+
+func checkTaxType(v *string) error {
+	if v == nil || *v == "" {
+		return apperr.Invalidf("tax_type should not be empty")
+	}
+	if !taxTypes[*v] {
+		return apperr.Invalidf("tax_type must be one of the following values: Sales tax, VAT, GST, Custom")
+	}
+	return nil
+}
+
+// checkDisplayName requires a display name for Custom rates.
+func checkDisplayName(taxType string, v *string) error {
+	if taxType == Custom && (v == nil || strings.TrimSpace(*v) == "") {
+		return apperr.Invalidf("display_name should not be empty when tax_type is Custom")
+	}
+	return checkLen("display_name", v, 100)
+}
+
+// parsePercentage reads the percentage as exact decimal text: 0–100 with at
+// most billing.MaxPercentDecimals decimal places.
+func parsePercentage(raw json.RawMessage) (decimal.Decimal, error) {
+	text := strings.TrimSpace(string(raw))
+	if text == "" || text == "null" {
+		return decimal.Decimal{}, apperr.Invalidf("percentage should not be empty")
+	}
+	if c := text[0]; c != '-' && (c < '0' || c > '9') {
+		return decimal.Decimal{}, apperr.Invalidf("percentage must be a number")
+	}
+	d, err := billing.ParsePercentage(text)
+	if err != nil {
+		msg := err.Error()
+		if i := strings.Index(msg, "percentage must"); i >= 0 {
+			return decimal.Decimal{}, apperr.Invalidf("%s", msg[i:])
+		}
+		return decimal.Decimal{}, apperr.Invalidf("percentage must be a number from 0 to 100 with at most %d decimal places",
+			billing.MaxPercentDecimals)
+	}
+	return d, nil
+}
+
+func checkCountry(v *string) (string, error) {
+	if v == nil || *v == "" {
+		return "", apperr.Invalidf("country should not be empty")
+	}
+	c := strings.ToUpper(*v)
+	if !ValidCountry(c) {
+		return "", apperr.Invalidf("country must be an ISO 3166-1 alpha-2 country code, got %q", *v)
+	}
+	return c, nil
+}
+
+func (p *CreateParams) validate() (*TaxRate, error) {
+	if err := checkTaxType(p.TaxType); err != nil {
+		return nil, err
+	}
+	if err := checkDisplayName(*p.TaxType, p.DisplayName); err != nil {
+		return nil, err
+	}
+	if err := checkLen("description", p.Description, 500); err != nil {
+		return nil, err
+	}
+	country, err := checkCountry(p.Country)
+	if err != nil {
+		return nil, err
+	}
+	pct, err := parsePercentage(p.Percentage)
+	if err != nil {
+		return nil, err
+	}
+	if p.Inclusive == nil {
+		return nil, apperr.Invalidf("inclusive should not be empty")
+	}
+	r := &TaxRate{Object: "tax_rate", Active: true, Country: country, Description: optional(p.Description),
+		DisplayName: *p.TaxType, Inclusive: *p.Inclusive, Percentage: json.Number(pct.String()), TaxType: *p.TaxType}
+	if p.DisplayName != nil && strings.TrimSpace(*p.DisplayName) != "" {
+		r.DisplayName = strings.TrimSpace(*p.DisplayName)
+	}
+	if p.Active != nil {
+		r.Active = *p.Active
+	}
+	return r, nil
+}
+
+// Create adds a tax rate and records tax.created.
+func (s *Service) Create(ctx context.Context, sc account.Scope, p CreateParams) (*TaxRate, error) {
+	r, err := p.validate()
+	if err != nil {
+		return nil, err
+	}
+	r.ID, r.Created, r.Livemode = id.New(id.TaxRate), sc.Now().Unix(), sc.Livemode
+	if err := r.fillRate(); err != nil {
+		return nil, err
+	}
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tax_rates (id, account_id, tax_type, display_name, description,
+			country, percentage, inclusive, active, created, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+			r.ID, sc.AccountID, r.TaxType, r.DisplayName, r.Description, r.Country, r.Percentage.String(),
+			r.Inclusive, r.Active, r.Created); err != nil {
+			return fmt.Errorf("insert tax rate: %w", err)
+		}
+		return event.Record(ctx, tx, sc, "tax.created", r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create tax rate: %w", err)
+	}
+	return r, nil
+}
+
+// fillRate sets Rate from the stored fields.
+func (r *TaxRate) fillRate() error {
+	pct, err := billing.ParsePercentage(r.Percentage.String())
+	if err != nil {
+		return fmt.Errorf("tax rate %s: %w", r.ID, err)
+	}
+	r.Rate = billing.Rate{ID: r.ID, Percentage: pct, Inclusive: r.Inclusive}
+	return nil
+}
+
+// CheckUsable refuses an archived (inactive) rate for new invoices and
+// subscriptions.
+func (r *TaxRate) CheckUsable() error {
+	if !r.Active {
+		return apperr.BadRequestf("TAX_RATE_INACTIVE", "Tax rate %s is inactive and cannot be applied", r.ID)
+	}
+	return nil
+}
+
+const columns = `t.id, t.active, t.country, t.created, t.description, t.display_name, t.inclusive, t.percentage,
+	t.tax_type, a.livemode`
+
+const from = ` FROM tax_rates t JOIN accounts a ON a.id = t.account_id`
+
+func scan(row interface{ Scan(...any) error }) (*TaxRate, error) {
+	r := &TaxRate{Object: "tax_rate"}
+	var pct string
+	if err := row.Scan(&r.ID, &r.Active, &r.Country, &r.Created, &r.Description, &r.DisplayName, &r.Inclusive,
+		&pct, &r.TaxType, &r.Livemode); err != nil {
+		return nil, err
+	}
+	r.Percentage = json.Number(pct)
+	if err := r.fillRate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func notFound(rateID string) error {
+	return apperr.NotFoundf("Tax rate %s not found", rateID)
+}
+
+func get(ctx context.Context, q store.Querier, accountID, rateID, lock string) (*TaxRate, error) {
+	r, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+from+` WHERE t.account_id = $1 AND t.id = $2`+lock,
+		accountID, rateID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(rateID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load tax rate %s: %w", rateID, err)
+	}
+	return r, nil
+}
+
+// Get returns a tax rate of the account.
+func (s *Service) Get(ctx context.Context, sc account.Scope, rateID string) (*TaxRate, error) {
+	return get(ctx, s.db.Read(), sc.AccountID, rateID, "")
+}
+
+// GetTx returns a tax rate of the account, with its Rate for the tax maths,
+// inside tx. On PostgreSQL the row is share-locked until tx ends. An unknown
+// or another account's rate is a 404 error.
+func GetTx(ctx context.Context, tx *store.Tx, accountID, rateID string) (*TaxRate, error) {
+	lock := ""
+	if tx.Dialect == store.Postgres {
+		lock = " FOR SHARE OF t"
+	}
+	return get(ctx, tx, accountID, rateID, lock)
+}
+
+func (p *UpdateParams) validate() error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"percentage", p.Percentage}, {"inclusive", p.Inclusive}, {"country", p.Country}} {
+		if len(f.raw) > 0 {
+			return apperr.BadRequestf("TAX_RATE_IMMUTABLE",
+				"%s cannot change on a tax rate (invoices that used it must keep their meaning); create a new tax rate and archive this one with active: false",
+				f.name)
+		}
+	}
+	if err := checkTaxType(p.TaxType); err != nil {
+		return err
+	}
+	if err := checkDisplayName(*p.TaxType, p.DisplayName); err != nil {
+		return err
+	}
+	return checkLen("description", p.Description, 500)
+}
+
+// Update changes a rate's type, names or active flag and records tax.updated.
+func (s *Service) Update(ctx context.Context, sc account.Scope, rateID string, p UpdateParams) (*TaxRate, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	var r *TaxRate
+	err := s.db.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		lock := tx.Dialect.ForUpdate()
+		if lock != "" {
+			lock += " OF t"
+		}
+		if r, err = get(ctx, tx, sc.AccountID, rateID, lock); err != nil {
+			return err
+		}
+		switch {
+		case p.DisplayName != nil && strings.TrimSpace(*p.DisplayName) != "":
+			r.DisplayName = strings.TrimSpace(*p.DisplayName)
+		case r.DisplayName == r.TaxType:
+			// The name was the type's label by default: it follows the type.
+			r.DisplayName = *p.TaxType
+		}
+		r.TaxType = *p.TaxType
+		if p.Description != nil {
+			r.Description = optional(p.Description)
+		}
+		if p.Active != nil {
+			r.Active = *p.Active
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE tax_rates SET tax_type = $1, display_name = $2, description = $3,
+			active = $4, updated = $5 WHERE account_id = $6 AND id = $7`,
+			r.TaxType, r.DisplayName, r.Description, r.Active, sc.Now().Unix(), sc.AccountID, r.ID); err != nil {
+			return fmt.Errorf("update tax rate: %w", err)
+		}
+		return event.Record(ctx, tx, sc, "tax.updated", r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update tax rate %s: %w", rateID, err)
+	}
+	return r, nil
+}
+
+// List returns a page of the account's tax rates, newest first.
+func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (listing.Page[*TaxRate], error) {
+	w := &listing.Where{}
+	w.Add("t.account_id = ?", sc.AccountID)
+	for _, key := range []string{"active", "inclusive"} {
+		v, ok, err := p.Search.Bool(key)
+		if err != nil {
+			return listing.Page[*TaxRate]{}, err
+		}
+		if ok {
+			w.Add("t."+key+" = ?", v)
+		}
+	}
+	if err := p.Search.Range(w, "created", "t.created"); err != nil {
+		return listing.Page[*TaxRate]{}, err
+	}
+	var total int
+	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM tax_rates t`+w.SQL(), w.Args...).Scan(&total); err != nil {
+		return listing.Page[*TaxRate]{}, fmt.Errorf("count tax rates: %w", err)
+	}
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+columns+from+w.SQL()+
+		` ORDER BY t.created DESC, t.seq DESC`+w.LimitOffset(p.Page), w.Args...)
+	if err != nil {
+		return listing.Page[*TaxRate]{}, fmt.Errorf("list tax rates: %w", err)
+	}
+	defer rows.Close()
+	var items []*TaxRate
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return listing.Page[*TaxRate]{}, err
+		}
+		items = append(items, r)
+	}
+	if err := rows.Err(); err != nil {
+		return listing.Page[*TaxRate]{}, err
+	}
+	return listing.NewPage(items, total, p.Page), nil
+}
