@@ -18,8 +18,11 @@ func accounts(ctx context.Context, args []string, getenv func(string) string, st
 	if len(args) > 0 && args[0] == "gateway" {
 		return accountsGateway(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "configure" {
+		return accountsConfigure(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "create" {
-		return fmt.Errorf("usage: kassa accounts create --name NAME [--live] [--json]")
+		return fmt.Errorf("usage: kassa accounts create|configure|gateway …")
 	}
 	var cfg config
 	fs := newFlagSet("accounts create", &cfg, getenv, stderr, false)

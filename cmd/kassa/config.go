@@ -23,6 +23,10 @@ type config struct {
 	maxBodyBytes int64
 	workInterval time.Duration
 	shutdown     time.Duration
+	smtpAddr     string
+	smtpFrom     string
+	smtpUser     string
+	smtpPassword string
 }
 
 type envFlag struct {
@@ -49,6 +53,10 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 	str(&cfg.addr, envFlag{"addr", "KASSA_ADDR", "address to listen on"}, "127.0.0.1:8080")
 	str(&cfg.apiKey, envFlag{"api-key", "KASSA_API_KEY", "ensure this sk_test_… key exists on the default account"}, "")
 	str(&cfg.publicURL, envFlag{"public-url", "KASSA_PUBLIC_URL", "public base URL for links (default http://ADDR)"}, "")
+	str(&cfg.smtpAddr, envFlag{"smtp-addr", "KASSA_SMTP_ADDR", "SMTP server (host:port) for invoice emails; unset: emails are recorded but not sent"}, "")
+	str(&cfg.smtpFrom, envFlag{"smtp-from", "KASSA_SMTP_FROM", "sender address of emails"}, "billing@localhost")
+	str(&cfg.smtpUser, envFlag{"smtp-username", "KASSA_SMTP_USERNAME", "SMTP user name (PLAIN auth)"}, "")
+	cfg.smtpPassword = getenv("KASSA_SMTP_PASSWORD") // env only: keeps it out of the process list
 	accessLog := getenv("KASSA_ACCESS_LOG") != "false"
 	fs.BoolVar(&cfg.accessLog, "access-log", accessLog, "log every request (env KASSA_ACCESS_LOG)")
 	maxBody := int64(1 << 20)

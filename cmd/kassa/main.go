@@ -30,7 +30,10 @@ Usage:
   kassa serve [flags]                  run the API, the workers and the dashboard
   kassa migrate [flags]                apply database migrations and exit
   kassa accounts create --name NAME [--live] [--json]
-  kassa accounts gateway --account ID --gateway sandbox|stripe [--stripe-secret-key sk_…]
+  kassa accounts configure [--account ID] [--name …] [--email …] [--country US]
+                           [--address-line1 …] [--city …] [--postal-code …]
+                           [--brand-color #RRGGBB] [--invoice-prefix INV-]
+  kassa accounts gateway [--account ID] --gateway sandbox|stripe [--stripe-secret-key …]
   kassa keys create [--account ID]     create an API key (shown once)
   kassa keys list [--account ID]
   kassa keys revoke KEY_ID

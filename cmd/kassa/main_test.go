@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kassahq/kassa/internal/account"
 	"io"
 	"net/http"
 	"os"
@@ -259,4 +260,43 @@ func TestSIGTERMDrains(t *testing.T) {
 		t.Fatal("kassa did not exit after SIGTERM")
 	}
 	_ = os.Remove(bin)
+}
+
+func TestAccountsConfigureChangesTheInvoiceProfile(t *testing.T) {
+	vars := map[string]string{"KASSA_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "k.db")}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"accounts", "create", "--name", "First", "--json"}, env(vars), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"accounts", "configure", "--name", "Acme Inc.", "--email", "billing@acme.test", "--address-line1", "1 Market St",
+		"--city", "San Francisco", "--country", "US", "--brand-color", "#0A7CFF", "--invoice-prefix", "ACME-"}
+	if err := run(context.Background(), args, env(vars), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"--brand-color", "red"}, {"--invoice-prefix", "has space"}, {"--country", "USA"}} {
+		if err := run(context.Background(), append([]string{"accounts", "configure"}, bad...), env(vars), io.Discard, io.Discard); err == nil {
+			t.Errorf("configure %v was accepted", bad)
+		}
+	}
+	// A second configure of one field leaves the others alone.
+	if err := run(context.Background(), []string{"accounts", "configure", "--city", "Oakland"}, env(vars), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a, err := openQuiet(context.Background(), config{databaseURL: vars["KASSA_DATABASE_URL"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	def, _ := a.Accounts.Default(context.Background())
+	p, err := account.GetProfile(context.Background(), a.DB.Read(), def.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "Acme Inc." || p.Email != "billing@acme.test" || p.Address.Line1 != "1 Market St" || p.Address.City != "Oakland" ||
+		p.BrandColor != "#0A7CFF" || p.Country != "US" {
+		t.Fatalf("profile %+v", p)
+	}
+	if def.InvoicePrefix != "ACME-" {
+		t.Fatalf("invoice prefix %q", def.InvoicePrefix)
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/app"
+	"github.com/kassahq/kassa/internal/mail"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -35,8 +36,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	var mailer mail.Sender
+	if cfg.smtpAddr != "" {
+		mailer = mail.SMTP{Addr: cfg.smtpAddr, From: cfg.smtpFrom, Username: cfg.smtpUser, Password: cfg.smtpPassword}
+	}
 	a, err := app.Open(ctx, app.Config{DatabaseURL: cfg.databaseURL, Logger: logger,
-		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes, PublicURL: cfg.publicURL})
+		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes, PublicURL: cfg.publicURL, Mailer: mailer})
 	if err != nil {
 		return err
 	}
