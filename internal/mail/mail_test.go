@@ -82,7 +82,6 @@ func (s *smtpSink) serve(c net.Conn) {
 	}
 }
 
-
 func TestOutboxDeliversThroughSMTP(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		ctx := context.Background()
