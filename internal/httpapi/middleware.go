@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/kassahq/kassa/internal/account"
@@ -32,12 +33,23 @@ func requestID(ctx context.Context) string {
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
+// Request ids need to be unique, not secret: a random per-process prefix and
+// a counter avoid reading the system's random source on every request.
+var (
+	requestIDPrefix = "req_" + id.Random(12) + "_"
+	requestCounter  atomic.Uint64
+)
+
+func newRequestID() string {
+	return requestIDPrefix + strconv.FormatUint(requestCounter.Add(1), 36)
+}
+
 // withRequestID gives every request an id (the caller's X-Request-Id when sane).
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rid := r.Header.Get("X-Request-Id")
-		if !requestIDPattern.MatchString(rid) {
-			rid = "req_" + id.Random(20)
+		if rid == "" || !requestIDPattern.MatchString(rid) {
+			rid = newRequestID()
 		}
 		w.Header().Set("X-Request-Id", rid)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, rid)))
