@@ -36,12 +36,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	// Listen first: links handed out (checkout, invoice payment pages) need
+	// the address actually bound when no public URL is configured.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	base := cfg.publicURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	defer ln.Close()
+
 	var mailer mail.Sender
 	if cfg.smtpAddr != "" {
 		mailer = mail.SMTP{Addr: cfg.smtpAddr, From: cfg.smtpFrom, Username: cfg.smtpUser, Password: cfg.smtpPassword}
 	}
 	a, err := app.Open(ctx, app.Config{DatabaseURL: cfg.databaseURL, Logger: logger,
-		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes, PublicURL: cfg.publicURL, Mailer: mailer})
+		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes, PublicURL: base, Mailer: mailer})
 	if err != nil {
 		return err
 	}
@@ -61,14 +73,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
-	}
-	base := cfg.publicURL
-	if base == "" {
-		base = "http://" + ln.Addr().String()
-	}
 	if boot != nil {
 		fmt.Fprintf(stdout, `Kassa is set up. This is shown once; keep the key somewhere safe.
 
