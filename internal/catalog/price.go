@@ -516,28 +516,8 @@ func (s *Service) ListPrices(ctx context.Context, sc account.Scope, p PriceListP
 	if err != nil {
 		return listing.Page[*Price]{}, err
 	}
-	var total int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM prices pr`+w.SQL(), w.Args...).Scan(&total); err != nil {
-		return listing.Page[*Price]{}, fmt.Errorf("count prices: %w", err)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+priceColumns+priceFrom+w.SQL()+
-		` ORDER BY pr.created DESC, pr.seq DESC`+w.LimitOffset(p.Page), w.Args...)
-	if err != nil {
-		return listing.Page[*Price]{}, fmt.Errorf("list prices: %w", err)
-	}
-	defer rows.Close()
-	var items []*Price
-	for rows.Next() {
-		pr, err := s.scanPrice(rows)
-		if err != nil {
-			return listing.Page[*Price]{}, err
-		}
-		items = append(items, pr)
-	}
-	if err := rows.Err(); err != nil {
-		return listing.Page[*Price]{}, err
-	}
-	return listing.NewPage(items, total, p.Page), nil
+	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "prices", Columns: priceColumns, From: priceFrom,
+		OrderBy: "pr.created DESC, pr.seq DESC"}, w, p.Page, func(r listing.Row) (*Price, error) { return s.scanPrice(r) })
 }
 
 // PriceInfo is what invoices, subscriptions and checkout need to know of a

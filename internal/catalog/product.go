@@ -376,26 +376,6 @@ func (s *Service) ListProducts(ctx context.Context, sc account.Scope, p ProductL
 	if err != nil {
 		return listing.Page[*Product]{}, err
 	}
-	var total int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM products p`+w.SQL(), w.Args...).Scan(&total); err != nil {
-		return listing.Page[*Product]{}, fmt.Errorf("count products: %w", err)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+productColumns+productFrom+w.SQL()+
-		` ORDER BY p.created DESC, p.seq DESC`+w.LimitOffset(p.Page), w.Args...)
-	if err != nil {
-		return listing.Page[*Product]{}, fmt.Errorf("list products: %w", err)
-	}
-	defer rows.Close()
-	var items []*Product
-	for rows.Next() {
-		prod, err := scanProduct(rows)
-		if err != nil {
-			return listing.Page[*Product]{}, err
-		}
-		items = append(items, prod)
-	}
-	if err := rows.Err(); err != nil {
-		return listing.Page[*Product]{}, err
-	}
-	return listing.NewPage(items, total, p.Page), nil
+	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "products", Columns: productColumns, From: productFrom,
+		OrderBy: "p.created DESC, p.seq DESC"}, w, p.Page, func(r listing.Row) (*Product, error) { return scanProduct(r) })
 }

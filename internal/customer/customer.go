@@ -543,32 +543,13 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 	if err != nil {
 		return listing.Page[*Customer]{}, err
 	}
-	var total int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM customers c`+w.SQL(), w.Args...).Scan(&total); err != nil {
-		return listing.Page[*Customer]{}, fmt.Errorf("count customers: %w", err)
-	}
 	dir := " ASC"
 	if p.Descending {
 		dir = " DESC"
 	}
-	order := " ORDER BY " + sortColumns[p.SortingField] + dir + ", c.seq" + dir
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+columns+from+w.SQL()+order+w.LimitOffset(p.Page), w.Args...)
-	if err != nil {
-		return listing.Page[*Customer]{}, fmt.Errorf("list customers: %w", err)
-	}
-	defer rows.Close()
-	var items []*Customer
-	for rows.Next() {
-		c, err := scan(rows, sc.Livemode)
-		if err != nil {
-			return listing.Page[*Customer]{}, err
-		}
-		items = append(items, c)
-	}
-	if err := rows.Err(); err != nil {
-		return listing.Page[*Customer]{}, err
-	}
-	return listing.NewPage(items, total, p.Page), nil
+	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "customers", Columns: columns, From: from,
+		OrderBy: sortColumns[p.SortingField] + dir + ", c.seq" + dir}, w, p.Page,
+		func(r listing.Row) (*Customer, error) { return scan(r, sc.Livemode) })
 }
 
 // Search is the quick search: up to 50 customers whose name or email

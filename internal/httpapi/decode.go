@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/listing"
 )
 
 // readBody reads the request body within the size limit.
@@ -95,4 +96,16 @@ func kindName(t reflect.Type) string {
 		return "an object"
 	}
 	return fmt.Sprintf("of type %s", t)
+}
+
+// listQuery reads the page, take and search parameters of a list request.
+// With allowText a search that is not a JSON object is free text.
+func listQuery(r *http.Request, allowText bool) (listing.Params, listing.Search, error) {
+	q := r.URL.Query()
+	page, err := listing.ParseParams(q)
+	if err != nil {
+		return page, listing.Search{}, err
+	}
+	search, err := listing.ParseSearch(q.Get("search"), allowText)
+	return page, search, err
 }

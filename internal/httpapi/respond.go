@@ -77,3 +77,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	writeJSON(w, body.StatusCode, body)
 }
+
+// reply returns a function that answers v with status, or hands err on to
+// the error writer; handlers end with `return reply(w, 200)(s.X.Get(…))`.
+func reply(w http.ResponseWriter, status int) func(v any, err error) error {
+	return func(v any, err error) error {
+		if err != nil {
+			return err
+		}
+		writeJSON(w, status, v)
+		return nil
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/customer"
-	"github.com/kassahq/kassa/internal/listing"
 )
 
 func (s *Server) routes() {
@@ -31,52 +30,28 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request, sc accou
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	c, err := s.Customers.Create(r.Context(), sc, p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, c)
-	return nil
+	return reply(w, http.StatusCreated)(s.Customers.Create(r.Context(), sc, p))
 }
 
 func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	page, search, err := listQuery(r, true)
+	if err != nil {
+		return err
+	}
 	q := r.URL.Query()
-	page, err := listing.ParseParams(q)
-	if err != nil {
-		return err
-	}
-	search, err := listing.ParseSearch(q.Get("search"), true)
-	if err != nil {
-		return err
-	}
 	desc, field, err := customer.ParseSort(q.Get("order"), q.Get("sortingField"))
 	if err != nil {
 		return err
 	}
-	out, err := s.Customers.List(r.Context(), sc, customer.ListParams{Page: page, Search: search, Descending: desc, SortingField: field})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Customers.List(r.Context(), sc, customer.ListParams{Page: page, Search: search, Descending: desc, SortingField: field}))
 }
 
 func (s *Server) searchCustomers(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	out, err := s.Customers.Search(r.Context(), sc, r.URL.Query().Get("search"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Customers.Search(r.Context(), sc, r.URL.Query().Get("search")))
 }
 
 func (s *Server) getCustomer(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	c, err := s.Customers.Get(r.Context(), sc, r.PathValue("externalKey"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, c)
-	return nil
+	return reply(w, http.StatusOK)(s.Customers.Get(r.Context(), sc, r.PathValue("externalKey")))
 }
 
 func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, sc account.Scope) error {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/catalog"
-	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/taxrate"
 )
 
@@ -35,33 +34,17 @@ func (s *Server) catalogRoutes() {
 	s.handle("PATCH /taxRates/{id}", s.updateTaxRate)
 }
 
-// catalogListParams reads page, take and the JSON search filter of a list request.
-func catalogListParams(r *http.Request) (listing.Params, listing.Search, error) {
-	q := r.URL.Query()
-	page, err := listing.ParseParams(q)
-	if err != nil {
-		return page, listing.Search{}, err
-	}
-	search, err := listing.ParseSearch(q.Get("search"), false)
-	return page, search, err
-}
-
 func (s *Server) listTaxCodes(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
 	writeJSON(w, http.StatusOK, catalog.TaxCodes(r.URL.Query().Get("search")))
 	return nil
 }
 
 func (s *Server) listProducts(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	page, search, err := catalogListParams(r)
+	page, search, err := listQuery(r, false)
 	if err != nil {
 		return err
 	}
-	out, err := s.Catalog.ListProducts(r.Context(), sc, catalog.ProductListParams{Page: page, Search: search})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Catalog.ListProducts(r.Context(), sc, catalog.ProductListParams{Page: page, Search: search}))
 }
 
 func (s *Server) createProduct(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -69,21 +52,11 @@ func (s *Server) createProduct(w http.ResponseWriter, r *http.Request, sc accoun
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	out, err := s.Catalog.CreateProduct(r.Context(), sc, p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return reply(w, http.StatusCreated)(s.Catalog.CreateProduct(r.Context(), sc, p))
 }
 
 func (s *Server) getProduct(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	out, err := s.Catalog.GetProduct(r.Context(), sc, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Catalog.GetProduct(r.Context(), sc, r.PathValue("id")))
 }
 
 func (s *Server) updateProduct(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -91,12 +64,7 @@ func (s *Server) updateProduct(w http.ResponseWriter, r *http.Request, sc accoun
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	out, err := s.Catalog.UpdateProduct(r.Context(), sc, r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Catalog.UpdateProduct(r.Context(), sc, r.PathValue("id"), p))
 }
 
 func (s *Server) deleteProduct(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -120,25 +88,15 @@ func (s *Server) setProductActive(active bool) handlerFunc {
 }
 
 func (s *Server) listPrices(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	page, search, err := catalogListParams(r)
+	page, search, err := listQuery(r, false)
 	if err != nil {
 		return err
 	}
-	out, err := s.Catalog.ListPrices(r.Context(), sc, catalog.PriceListParams{Page: page, Search: search})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Catalog.ListPrices(r.Context(), sc, catalog.PriceListParams{Page: page, Search: search}))
 }
 
 func (s *Server) getPrice(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	out, err := s.Catalog.GetPrice(r.Context(), sc, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Catalog.GetPrice(r.Context(), sc, r.PathValue("id")))
 }
 
 func (s *Server) createPrice(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -146,12 +104,7 @@ func (s *Server) createPrice(w http.ResponseWriter, r *http.Request, sc account.
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	out, err := s.Catalog.CreatePrice(r.Context(), sc, r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return reply(w, http.StatusCreated)(s.Catalog.CreatePrice(r.Context(), sc, r.PathValue("id"), p))
 }
 
 func (s *Server) deletePrice(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -168,12 +121,7 @@ func (s *Server) updateInactivePrice(w http.ResponseWriter, r *http.Request, sc 
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	out, err := s.Catalog.UpdateInactivePrice(r.Context(), sc, r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Catalog.UpdateInactivePrice(r.Context(), sc, r.PathValue("id"), p))
 }
 
 func (s *Server) updateActivePrice(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -181,12 +129,7 @@ func (s *Server) updateActivePrice(w http.ResponseWriter, r *http.Request, sc ac
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	out, err := s.Catalog.UpdateActivePrice(r.Context(), sc, r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Catalog.UpdateActivePrice(r.Context(), sc, r.PathValue("id"), p))
 }
 
 func (s *Server) setPriceActive(active bool) handlerFunc {
@@ -201,16 +144,11 @@ func (s *Server) setPriceActive(active bool) handlerFunc {
 }
 
 func (s *Server) listTaxRates(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	page, search, err := catalogListParams(r)
+	page, search, err := listQuery(r, false)
 	if err != nil {
 		return err
 	}
-	out, err := s.TaxRates.List(r.Context(), sc, taxrate.ListParams{Page: page, Search: search})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.TaxRates.List(r.Context(), sc, taxrate.ListParams{Page: page, Search: search}))
 }
 
 func (s *Server) createTaxRate(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -218,21 +156,11 @@ func (s *Server) createTaxRate(w http.ResponseWriter, r *http.Request, sc accoun
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	out, err := s.TaxRates.Create(r.Context(), sc, p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return reply(w, http.StatusCreated)(s.TaxRates.Create(r.Context(), sc, p))
 }
 
 func (s *Server) getTaxRate(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	out, err := s.TaxRates.Get(r.Context(), sc, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.TaxRates.Get(r.Context(), sc, r.PathValue("id")))
 }
 
 func (s *Server) updateTaxRate(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -240,10 +168,5 @@ func (s *Server) updateTaxRate(w http.ResponseWriter, r *http.Request, sc accoun
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	out, err := s.TaxRates.Update(r.Context(), sc, r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.TaxRates.Update(r.Context(), sc, r.PathValue("id"), p))
 }

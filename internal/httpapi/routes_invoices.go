@@ -8,7 +8,6 @@ import (
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/invoice"
-	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/payment"
 )
 
@@ -54,21 +53,11 @@ func (s *Server) invoiceAction(fn func(ctx context.Context, sc account.Scope, in
 }
 
 func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	q := r.URL.Query()
-	page, err := listing.ParseParams(q)
+	page, search, err := listQuery(r, false)
 	if err != nil {
 		return err
 	}
-	search, err := listing.ParseSearch(q.Get("search"), false)
-	if err != nil {
-		return err
-	}
-	out, err := s.Invoices.List(r.Context(), sc, invoice.ListParams{Page: page, Search: search})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Invoices.List(r.Context(), sc, invoice.ListParams{Page: page, Search: search}))
 }
 
 func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -76,12 +65,7 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request, sc accoun
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	inv, err := s.Invoices.Create(r.Context(), sc, p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, inv)
-	return nil
+	return reply(w, http.StatusCreated)(s.Invoices.Create(r.Context(), sc, p))
 }
 
 func (s *Server) recordInvoicePayment(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -93,12 +77,7 @@ func (s *Server) recordInvoicePayment(w http.ResponseWriter, r *http.Request, sc
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	inv, err := s.Invoices.RecordExternalPayment(r.Context(), sc, invID, p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, inv)
-	return nil
+	return reply(w, http.StatusOK)(s.Invoices.RecordExternalPayment(r.Context(), sc, invID, p))
 }
 
 func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -126,21 +105,11 @@ func (s *Server) listInvoiceTransactions(w http.ResponseWriter, r *http.Request,
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	page, err := listing.ParseParams(q)
+	page, search, err := listQuery(r, false)
 	if err != nil {
 		return err
 	}
-	search, err := listing.ParseSearch(q.Get("search"), false)
-	if err != nil {
-		return err
-	}
-	out, err := s.Invoices.Transactions(r.Context(), sc, invID, payment.TransactionListParams{Page: page, Search: search})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Invoices.Transactions(r.Context(), sc, invID, payment.TransactionListParams{Page: page, Search: search}))
 }
 
 func (s *Server) getInvoiceTransaction(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -148,10 +117,5 @@ func (s *Server) getInvoiceTransaction(w http.ResponseWriter, r *http.Request, s
 	if err != nil {
 		return err
 	}
-	txn, err := s.Invoices.Transaction(r.Context(), sc, invID, r.PathValue("transactionId"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, txn)
-	return nil
+	return reply(w, http.StatusOK)(s.Invoices.Transaction(r.Context(), sc, invID, r.PathValue("transactionId")))
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/kassahq/kassa/internal/account"
-	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/payment"
 )
 
@@ -30,39 +29,19 @@ func (s *Server) listCustomerPaymentMethods(w http.ResponseWriter, r *http.Reque
 }
 
 func (s *Server) writeMethodPage(w http.ResponseWriter, r *http.Request, sc account.Scope, customerID string) error {
-	q := r.URL.Query()
-	page, err := listing.ParseParams(q)
+	page, search, err := listQuery(r, false)
 	if err != nil {
 		return err
 	}
-	search, err := listing.ParseSearch(q.Get("search"), false)
-	if err != nil {
-		return err
-	}
-	out, err := s.Payments.ListMethods(r.Context(), sc, payment.MethodListParams{Page: page, Search: search, CustomerID: customerID})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.ListMethods(r.Context(), sc, payment.MethodListParams{Page: page, Search: search, CustomerID: customerID}))
 }
 
 func (s *Server) getPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	pm, err := s.Payments.GetMethod(r.Context(), sc, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, pm)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.GetMethod(r.Context(), sc, r.PathValue("id")))
 }
 
 func (s *Server) getCustomerPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	pm, err := s.Payments.GetCustomerMethod(r.Context(), sc, r.PathValue("externalKey"), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, pm)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.GetCustomerMethod(r.Context(), sc, r.PathValue("externalKey"), r.PathValue("id")))
 }
 
 // attachPaymentMethod answers 200 (the contract allows 200 or 201).
@@ -71,57 +50,27 @@ func (s *Server) attachPaymentMethod(w http.ResponseWriter, r *http.Request, sc 
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	pm, err := s.Payments.Attach(r.Context(), sc, r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, pm)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.Attach(r.Context(), sc, r.PathValue("id"), p))
 }
 
 func (s *Server) detachPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	pm, err := s.Payments.Detach(r.Context(), sc, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, pm)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.Detach(r.Context(), sc, r.PathValue("id")))
 }
 
 func (s *Server) setDefaultPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	pm, err := s.Payments.SetDefault(r.Context(), sc, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, pm)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.SetDefault(r.Context(), sc, r.PathValue("id")))
 }
 
 func (s *Server) listTransactions(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	q := r.URL.Query()
-	page, err := listing.ParseParams(q)
+	page, search, err := listQuery(r, false)
 	if err != nil {
 		return err
 	}
-	search, err := listing.ParseSearch(q.Get("search"), false)
-	if err != nil {
-		return err
-	}
-	out, err := s.Payments.ListTransactions(r.Context(), sc, payment.TransactionListParams{Page: page, Search: search})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.ListTransactions(r.Context(), sc, payment.TransactionListParams{Page: page, Search: search}))
 }
 
 func (s *Server) getTransaction(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	t, err := s.Payments.GetTransaction(r.Context(), sc, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.GetTransaction(r.Context(), sc, r.PathValue("id")))
 }
 
 // refundTransaction takes an optional body: none refunds what remains.
@@ -136,19 +85,9 @@ func (s *Server) refundTransaction(w http.ResponseWriter, r *http.Request, sc ac
 			return err
 		}
 	}
-	t, err := s.Payments.Refund(r.Context(), sc, r.PathValue("id"), p)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, t)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.Refund(r.Context(), sc, r.PathValue("id"), p))
 }
 
 func (s *Server) getBalance(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	b, err := s.Payments.Balance(r.Context(), sc)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, b)
-	return nil
+	return reply(w, http.StatusOK)(s.Payments.Balance(r.Context(), sc))
 }

@@ -2,7 +2,6 @@ package invoice
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/kassahq/kassa/internal/account"
@@ -49,32 +48,16 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 			return empty, err
 		}
 	}
-	var total int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM invoices i`+w.SQL(), w.Args...).Scan(&total); err != nil {
-		return empty, fmt.Errorf("count invoices: %w", err)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+invoiceColumns+` FROM invoices i`+w.SQL()+
-		` ORDER BY i.created DESC, i.seq DESC`+w.LimitOffset(p.Page), w.Args...)
+	page, err := listing.Fetch(ctx, s.db.Read(), listing.Query{What: "invoices", Columns: invoiceColumns,
+		From: " FROM invoices i", OrderBy: "i.created DESC, i.seq DESC"}, w, p.Page,
+		func(r listing.Row) (*Invoice, error) { return s.scanInvoice(r, sc.Livemode) })
 	if err != nil {
-		return empty, fmt.Errorf("list invoices: %w", err)
-	}
-	var items []*Invoice
-	for rows.Next() {
-		inv, err := s.scanInvoice(rows, sc.Livemode)
-		if err != nil {
-			rows.Close()
-			return empty, err
-		}
-		items = append(items, inv)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return empty, err
 	}
-	if err := s.loadLines(ctx, s.db.Read(), items...); err != nil {
+	if err := s.loadLines(ctx, s.db.Read(), page.Data...); err != nil {
 		return empty, err
 	}
-	return listing.NewPage(items, total, p.Page), nil
+	return page, nil
 }
 
 func unixDate(t int64) string { return time.Unix(t, 0).UTC().Format("Jan 2, 2006") }

@@ -474,26 +474,7 @@ func (s *Service) ListMethods(ctx context.Context, sc account.Scope, p MethodLis
 	if err := p.Search.Range(w, "created", "pm.created"); err != nil {
 		return empty, err
 	}
-	var total int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM payment_methods pm`+w.SQL(), w.Args...).Scan(&total); err != nil {
-		return empty, fmt.Errorf("count payment methods: %w", err)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+methodColumns+` FROM payment_methods pm`+w.SQL()+
-		` ORDER BY pm.created DESC, pm.seq DESC`+w.LimitOffset(p.Page), w.Args...)
-	if err != nil {
-		return empty, fmt.Errorf("list payment methods: %w", err)
-	}
-	defer rows.Close()
-	var items []*PaymentMethod
-	for rows.Next() {
-		pm, err := scanMethod(rows, sc.Livemode)
-		if err != nil {
-			return empty, err
-		}
-		items = append(items, pm)
-	}
-	if err := rows.Err(); err != nil {
-		return empty, err
-	}
-	return listing.NewPage(items, total, p.Page), nil
+	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "payment methods", Columns: methodColumns,
+		From: " FROM payment_methods pm", OrderBy: "pm.created DESC, pm.seq DESC"}, w, p.Page,
+		func(r listing.Row) (*PaymentMethod, error) { return scanMethod(r, sc.Livemode) })
 }

@@ -153,28 +153,9 @@ func (s *Service) ListTransactions(ctx context.Context, sc account.Scope, p Tran
 	if err := p.Search.Range(w, "amount", "t.amount"); err != nil {
 		return empty, err
 	}
-	var total int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM balance_transactions t`+w.SQL(), w.Args...).Scan(&total); err != nil {
-		return empty, fmt.Errorf("count transactions: %w", err)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+txnColumns+` FROM balance_transactions t`+w.SQL()+
-		` ORDER BY t.created DESC, t.seq DESC`+w.LimitOffset(p.Page), w.Args...)
-	if err != nil {
-		return empty, fmt.Errorf("list transactions: %w", err)
-	}
-	defer rows.Close()
-	var items []*Transaction
-	for rows.Next() {
-		t, err := scanTransaction(rows)
-		if err != nil {
-			return empty, err
-		}
-		items = append(items, t)
-	}
-	if err := rows.Err(); err != nil {
-		return empty, err
-	}
-	return listing.NewPage(items, total, p.Page), nil
+	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "transactions", Columns: txnColumns,
+		From: " FROM balance_transactions t", OrderBy: "t.created DESC, t.seq DESC"}, w, p.Page,
+		func(r listing.Row) (*Transaction, error) { return scanTransaction(r) })
 }
 
 // SourceTypes split a balance by where the money came from.

@@ -363,26 +363,6 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 	if err := p.Search.Range(w, "created", "t.created"); err != nil {
 		return listing.Page[*TaxRate]{}, err
 	}
-	var total int
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM tax_rates t`+w.SQL(), w.Args...).Scan(&total); err != nil {
-		return listing.Page[*TaxRate]{}, fmt.Errorf("count tax rates: %w", err)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+columns+from+w.SQL()+
-		` ORDER BY t.created DESC, t.seq DESC`+w.LimitOffset(p.Page), w.Args...)
-	if err != nil {
-		return listing.Page[*TaxRate]{}, fmt.Errorf("list tax rates: %w", err)
-	}
-	defer rows.Close()
-	var items []*TaxRate
-	for rows.Next() {
-		r, err := scan(rows)
-		if err != nil {
-			return listing.Page[*TaxRate]{}, err
-		}
-		items = append(items, r)
-	}
-	if err := rows.Err(); err != nil {
-		return listing.Page[*TaxRate]{}, err
-	}
-	return listing.NewPage(items, total, p.Page), nil
+	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "tax rates", Columns: columns, From: from,
+		OrderBy: "t.created DESC, t.seq DESC"}, w, p.Page, func(r listing.Row) (*TaxRate, error) { return scan(r) })
 }
