@@ -11,10 +11,12 @@ package catalog
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/taxcode"
 )
@@ -111,12 +113,55 @@ func TaxCodes(q string) map[string]string {
 
 // Validation helpers shared by products and prices.
 
+// maxSearchValues bounds a list-valued search key ("ids": "prod_a,prod_b"):
+// each value becomes a query parameter, and the databases cap those.
+const maxSearchValues = 100
+
+// searchList reads a list-valued search key, refusing overlong lists.
+func searchList(search listing.Search, key string) ([]string, error) {
+	values, err := search.List(key)
+	if err != nil {
+		return nil, err
+	}
+	if len(values) > maxSearchValues {
+		return nil, apperr.Invalidf("search.%s must not list more than %d values", key, maxSearchValues)
+	}
+	return values, nil
+}
+
 func checkLen(field string, v *string, max int) error {
 	if v != nil && len([]rune(*v)) > max {
 		return apperr.Invalidf("%s must be shorter than or equal to %d characters", field, max)
 	}
 	return nil
 }
+
+// Clearable is a text field of a partial update. Absent (Set false), it
+// leaves the value alone; JSON null or "" clears it; a string sets it.
+type Clearable struct {
+	Set   bool
+	Value *string
+}
+
+// SetTo returns a Clearable that sets (or, with "", clears) a value.
+func SetTo(v string) Clearable { return Clearable{Set: true, Value: &v} }
+
+// UnmarshalJSON records that the field was sent, and its value.
+func (c *Clearable) UnmarshalJSON(b []byte) error {
+	c.Set, c.Value = true, nil
+	if string(b) == "null" {
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err // a *json.UnmarshalTypeError the decoder names the field in
+	}
+	c.Value = &v
+	return nil
+}
+
+// value is the new value: nil when the field clears it.
+func (c Clearable) value() *string { return optional(c.Value) }
 
 // optional turns an empty string into "no value".
 func optional(v *string) *string {
@@ -125,6 +170,14 @@ func optional(v *string) *string {
 	}
 	s := *v
 	return &s
+}
+
+// sameText reports whether two optional texts are equal.
+func sameText(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // lockRows is the row-lock suffix for rows of the given table aliases, so

@@ -41,8 +41,8 @@ func TestGetPriceTx(t *testing.T) {
 		svc := env.App.Catalog
 		prod, err := svc.CreateProduct(ctx, sc, catalog.CreateProductParams{
 			Name: ptr("Box"), TaxCode: ptr("txcd_99999999"),
-			PriceParams: catalog.PriceParams{Currency: ptr("kwd"), UnitAmount: ptr(int64(1234)), Type: ptr("recurring"),
-				Recurring: &catalog.RecurringParams{Interval: ptr("year")}, TaxBehavior: ptr("inclusive"), Description: ptr("Yearly box")},
+			Currency: ptr("kwd"), UnitAmount: ptr(int64(1234)), Type: ptr("recurring"),
+			Recurring: &catalog.RecurringParams{Interval: ptr("year")}, TaxBehavior: ptr("inclusive"), Description: ptr("Yearly box"),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -111,7 +111,7 @@ func TestCheckoutLinks(t *testing.T) {
 		ctx := context.Background()
 		sc := scope(t, env, env.AccountID)
 		prod, err := env.App.Catalog.CreateProduct(ctx, sc, catalog.CreateProductParams{Name: ptr("Linked"),
-			PriceParams: catalog.PriceParams{Currency: ptr("USD"), UnitAmount: ptr(int64(1)), Type: ptr("one_time")}})
+			Currency: ptr("USD"), UnitAmount: ptr(int64(1)), Type: ptr("one_time")})
 		if err != nil {
 			t.Fatal(err)
 		}

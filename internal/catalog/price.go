@@ -75,7 +75,7 @@ type PriceParams struct {
 // description may change on an active price; the other price fields are
 // listed so that sending one is refused with a message saying why.
 type ActivePriceParams struct {
-	Description *string         `json:"description"`
+	Description Clearable       `json:"description"`
 	Currency    json.RawMessage `json:"currency"`
 	UnitAmount  json.RawMessage `json:"unit_amount"`
 	Type        json.RawMessage `json:"type"`
@@ -205,6 +205,15 @@ func insertPrice(ctx context.Context, tx *store.Tx, accountID string, p *Price) 
 		return fmt.Errorf("insert price: %w", err)
 	}
 	return nil
+}
+
+// samePrice reports whether two versions of a price carry the same terms
+// and description.
+func samePrice(a, b *Price) bool {
+	sameRecurring := a.Recurring == nil && b.Recurring == nil ||
+		a.Recurring != nil && b.Recurring != nil && *a.Recurring == *b.Recurring
+	return a.Currency == b.Currency && a.UnitAmount == b.UnitAmount && a.Type == b.Type && sameRecurring &&
+		a.TaxBehavior == b.TaxBehavior && sameText(a.Description, b.Description)
 }
 
 func recurringColumns(r *Recurring) (*string, *int64) {
@@ -372,9 +381,13 @@ func (s *Service) UpdateInactivePrice(ctx context.Context, sc account.Scope, pri
 			return apperr.BadRequestf("PRICE_IN_USE",
 				"Price %s is used by %s and cannot be changed; create a new price instead", p.ID, use)
 		}
+		before := *p
 		spec.apply(p)
 		if params.Description != nil {
 			p.Description = spec.description
+		}
+		if samePrice(&before, p) {
+			return nil // nothing changes: nothing to record or announce
 		}
 		interval, count := recurringColumns(p.Recurring)
 		if _, err := tx.ExecContext(ctx, `UPDATE prices SET currency = $1, unit_amount = $2, type = $3,
@@ -406,7 +419,7 @@ func (s *Service) UpdateActivePrice(ctx context.Context, sc account.Scope, price
 				f.name, priceID, priceID)
 		}
 	}
-	if err := checkLen("description", params.Description, 255); err != nil {
+	if err := checkLen("description", params.Description.Value, 255); err != nil {
 		return nil, err
 	}
 	var p *Price
@@ -419,9 +432,10 @@ func (s *Service) UpdateActivePrice(ctx context.Context, sc account.Scope, price
 			return apperr.BadRequestf("PRICE_INACTIVE",
 				"Price %s is inactive: change it with PATCH /prices/%s/inactive", p.ID, p.ID)
 		}
-		if params.Description != nil {
-			p.Description = optional(params.Description)
+		if !params.Description.Set || sameText(params.Description.value(), p.Description) {
+			return nil // nothing changes: nothing to record or announce
 		}
+		p.Description = params.Description.value()
 		if _, err := tx.ExecContext(ctx, `UPDATE prices SET description = $1, updated = $2 WHERE account_id = $3 AND id = $4`,
 			p.Description, sc.Now().Unix(), sc.AccountID, p.ID); err != nil {
 			return fmt.Errorf("update price: %w", err)
@@ -481,7 +495,7 @@ func (s *Service) priceFilter(sc account.Scope, search listing.Search) (*listing
 		}
 		w.Add("pr.tax_behavior = ?", behavior)
 	}
-	currencies, err := search.List("currency")
+	currencies, err := searchList(search, "currency")
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +503,7 @@ func (s *Service) priceFilter(sc account.Scope, search listing.Search) (*listing
 		currencies[i] = strings.ToUpper(c)
 	}
 	w.In("pr.currency", currencies)
-	types, err := search.List("type")
+	types, err := searchList(search, "type")
 	if err != nil {
 		return nil, err
 	}
@@ -499,7 +513,7 @@ func (s *Service) priceFilter(sc account.Scope, search listing.Search) (*listing
 		}
 	}
 	w.In("pr.type", types)
-	products, err := search.List("product")
+	products, err := searchList(search, "product")
 	if err != nil {
 		return nil, err
 	}

@@ -32,18 +32,34 @@ type Product struct {
 
 // CreateProductParams is the body of POST /products: the product and the
 // fields of its first (default) price. Description goes to both.
+//
+// The price fields are spelled out rather than embedding PriceParams:
+// encoding/json names a field of an embedded struct by its Go path in type
+// errors ("PriceParams.unit_amount"), and the client must read the JSON name.
 type CreateProductParams struct {
-	Name    *string `json:"name"`
-	TaxCode *string `json:"tax_code"`
-	PriceParams
+	Name        *string          `json:"name"`
+	TaxCode     *string          `json:"tax_code"`
+	Currency    *string          `json:"currency"`
+	UnitAmount  *int64           `json:"unit_amount"`
+	Type        *string          `json:"type"`
+	Recurring   *RecurringParams `json:"recurring"`
+	TaxBehavior *string          `json:"tax_behavior"`
+	Description *string          `json:"description"`
+}
+
+// priceParams returns the fields of the default price.
+func (p *CreateProductParams) priceParams() PriceParams {
+	return PriceParams{Currency: p.Currency, UnitAmount: p.UnitAmount, Type: p.Type, Recurring: p.Recurring,
+		TaxBehavior: p.TaxBehavior, Description: p.Description}
 }
 
 // UpdateProductParams is the body of PATCH /products/{id}; absent fields
-// stay as they are. An empty description clears it.
+// stay as they are. A null or empty description clears it; a null tax_code
+// puts back the default code.
 type UpdateProductParams struct {
-	Name        *string `json:"name"`
-	Description *string `json:"description"`
-	TaxCode     *string `json:"tax_code"`
+	Name        *string   `json:"name"`
+	Description Clearable `json:"description"`
+	TaxCode     Clearable `json:"tax_code"`
 }
 
 // ProductListParams filter GET /products.
@@ -91,7 +107,8 @@ func (p *CreateProductParams) validate() (name, taxCode string, spec priceSpec, 
 	if p.TaxCode != nil {
 		taxCode = *p.TaxCode
 	}
-	spec, err = p.PriceParams.validate()
+	price := p.priceParams()
+	spec, err = price.validate()
 	return
 }
 
@@ -101,10 +118,10 @@ func (p *UpdateProductParams) validate() error {
 			return err
 		}
 	}
-	if err := checkLen("description", p.Description, 255); err != nil {
+	if err := checkLen("description", p.Description.Value, 255); err != nil {
 		return err
 	}
-	return checkTaxCode(p.TaxCode)
+	return checkTaxCode(p.TaxCode.Value)
 }
 
 // checkNameFree refuses a name another live product of the account has.
@@ -223,17 +240,24 @@ func (s *Service) UpdateProduct(ctx context.Context, sc account.Scope, productID
 		if prod, err = getProduct(ctx, tx, sc.AccountID, productID, lockRows(tx, "p")); err != nil {
 			return err
 		}
+		before := *prod
 		if params.Name != nil {
 			prod.Name = strings.TrimSpace(*params.Name)
 			if err := checkNameFree(ctx, tx, sc.AccountID, prod.Name, prod.ID); err != nil {
 				return err
 			}
 		}
-		if params.Description != nil {
-			prod.Description = optional(params.Description)
+		if params.Description.Set {
+			prod.Description = params.Description.value()
 		}
-		if params.TaxCode != nil {
-			prod.TaxCode = *params.TaxCode
+		if params.TaxCode.Set {
+			prod.TaxCode = taxcode.Default
+			if params.TaxCode.Value != nil {
+				prod.TaxCode = *params.TaxCode.Value
+			}
+		}
+		if prod.Name == before.Name && sameText(prod.Description, before.Description) && prod.TaxCode == before.TaxCode {
+			return nil // nothing changes: nothing to record or announce
 		}
 		prod.Updated = sc.Now().Unix()
 		if _, err := tx.ExecContext(ctx, `UPDATE products SET name = $1, name_key = $2, description = $3, tax_code = $4,
@@ -354,12 +378,12 @@ func productFilter(sc account.Scope, search listing.Search) (*listing.Where, err
 	if ok {
 		w.Add("p.active = ?", active)
 	}
-	codes, err := search.List("tax_code")
+	codes, err := searchList(search, "tax_code")
 	if err != nil {
 		return nil, err
 	}
 	w.In("p.tax_code", codes)
-	ids, err := search.List("ids")
+	ids, err := searchList(search, "ids")
 	if err != nil {
 		return nil, err
 	}

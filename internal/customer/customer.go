@@ -494,7 +494,9 @@ func (s *Service) Delete(ctx context.Context, sc account.Scope, customerID strin
 	return nil
 }
 
-var sortColumns = map[string]string{"createdAt": "c.seq", "created": "c.seq", "name": "LOWER(c.name)", "email": "LOWER(c.email)"}
+// sortColumns: customers without an email sort as "" so that both engines
+// agree on where they go (SQLite puts NULL first, PostgreSQL last).
+var sortColumns = map[string]string{"createdAt": "c.seq", "created": "c.seq", "name": "LOWER(c.name)", "email": "COALESCE(LOWER(c.email), '')"}
 
 // ParseSort validates the order and sortingField query parameters.
 func ParseSort(order, field string) (descending bool, column string, err error) {
@@ -519,8 +521,8 @@ func (s *Service) filter(sc account.Scope, search listing.Search) (*listing.Wher
 	w.Add("c.account_id = ?", sc.AccountID)
 	w.Add("c.deleted_at IS NULL")
 	if search.Text != "" {
-		like := "%" + strings.ToLower(search.Text) + "%"
-		w.Add("(LOWER(c.name) LIKE ? OR LOWER(COALESCE(c.email, '')) LIKE ?)", like, like)
+		like := containsPattern(search.Text)
+		w.Add(`(LOWER(c.name) LIKE LOWER(?) ESCAPE '\' OR LOWER(COALESCE(c.email, '')) LIKE LOWER(?) ESCAPE '\')`, like, like)
 	}
 	for _, key := range []string{"name", "email"} {
 		v, ok, err := search.String(key)
@@ -528,13 +530,25 @@ func (s *Service) filter(sc account.Scope, search listing.Search) (*listing.Wher
 			return nil, err
 		}
 		if ok {
-			w.Add("LOWER(COALESCE(c."+key+", '')) LIKE ?", "%"+strings.ToLower(v)+"%")
+			w.Add("LOWER(COALESCE(c."+key+`, '')) LIKE LOWER(?) ESCAPE '\'`, containsPattern(v))
 		}
 	}
 	if err := search.Range(w, "created", "c.created"); err != nil {
 		return nil, err
 	}
 	return w, nil
+}
+
+// likeEscaper makes LIKE's wildcards match themselves: a search for "50%"
+// or "a_b" finds those characters, not any.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
+// containsPattern is a LIKE pattern for "contains text". Callers compare
+// LOWER(column) with LOWER(pattern): the database lowers both sides the
+// same way (SQLite only folds ASCII letters; lowering the pattern in Go
+// would make "Élise" miss "Élise" there).
+func containsPattern(text string) string {
+	return "%" + likeEscaper.Replace(text) + "%"
 }
 
 // List returns a page of the account's customers.

@@ -863,3 +863,204 @@ func TestCatalogConcurrentDeletes(t *testing.T) {
 		}
 	})
 }
+
+// Type errors in a product body name the JSON field, never the Go path of
+// the embedded price fields ("PriceParams.unit_amount").
+func TestProductTypeErrorsNameJSONFields(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		for _, tc := range []struct{ body, want string }{
+			{`{"name":"A","currency":"USD","unit_amount":"100","type":"one_time"}`, "unit_amount must be an integer number"},
+			{`{"name":"A","currency":"USD","unit_amount":10.5,"type":"one_time"}`, "unit_amount must be an integer number"},
+			{`{"name":"A","currency":5,"unit_amount":100,"type":"one_time"}`, "currency must be a string"},
+			{`{"name":"A","currency":"USD","unit_amount":100,"type":true}`, "type must be a string"},
+			{`{"name":"A","currency":"USD","unit_amount":100,"type":"recurring","recurring":"monthly"}`, "recurring must be an object"},
+			{`{"name":"A","currency":"USD","unit_amount":100,"type":"recurring","recurring":{"interval":"day","interval_count":"2"}}`, "recurring.interval_count must be an integer number"},
+			{`{"name":"A","currency":"USD","unit_amount":100,"type":"one_time","tax_behavior":1}`, "tax_behavior must be a string"},
+			{`{"name":"A","currency":"USD","unit_amount":100,"type":"one_time","description":[]}`, "description must be a string"},
+		} {
+			msg := env.Post("/v1/products", tc.body).Want(t, 400).Message(t)
+			if !strings.HasPrefix(msg, tc.want) {
+				t.Errorf("%s: message %q, want it to start with %q", tc.body, msg, tc.want)
+			}
+		}
+		if n := catList(t, env, "/v1/products", "").Meta.ItemsTotal; n != 0 {
+			t.Fatalf("products after bad input: %d", n)
+		}
+	})
+}
+
+// A PATCH that changes nothing answers the object as it is: it neither
+// moves `updated` nor announces an update that did not happen.
+func TestCatalogUnchangedUpdatesAnnounceNothing(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		body := monthly("Same")
+		body["description"] = "Kept"
+		prod := env.Post("/v1/products", body).Want(t, 201).Map(t)
+		pid, priceID := prod["id"].(string), prod["default_price"].(string)
+		other := oneTime("USD", 700)
+		other["description"] = "Spare"
+		spare := env.Post("/v1/prices/"+pid, other).Want(t, 201).Map(t)["id"].(string)
+		env.Post("/v1/prices/"+spare+"/deactivate", nil).Want(t, 200)
+		rate := env.Post("/v1/taxRates", map[string]any{"tax_type": "VAT", "country": "US", "percentage": 5, "inclusive": false,
+			"description": "Flat"}).Want(t, 201).Map(t)["id"].(string)
+		env.Post("/v1/test-clock/advance", map[string]any{"seconds": 3600}).Want(t, 200)
+		start := len(catEvents(t, env, env.AccountID))
+
+		for _, patch := range []map[string]any{{}, {"name": "Same"}, {"name": " Same ", "description": "Kept", "tax_code": "txcd_00000000"}} {
+			got := env.Patch("/v1/products/"+pid, patch).Want(t, 200).Map(t)
+			if got["updated"] != prod["updated"] || got["name"] != "Same" || got["description"] != "Kept" {
+				t.Errorf("PATCH %v: %v", patch, got)
+			}
+		}
+		for _, patch := range []map[string]any{{}, {"description": "Kept"}} {
+			if got := env.Patch("/v1/prices/"+priceID+"/active", patch).Want(t, 200).Map(t); got["description"] != "Kept" {
+				t.Errorf("PATCH active %v: %v", patch, got)
+			}
+		}
+		env.Patch("/v1/prices/"+spare+"/inactive", oneTime("usd", 700)).Want(t, 200)
+		env.Patch("/v1/taxRates/"+rate, map[string]any{"tax_type": "VAT"}).Want(t, 200)
+		env.Patch("/v1/taxRates/"+rate, map[string]any{"tax_type": "VAT", "description": "Flat", "active": true}).Want(t, 200)
+		if got := catEventTypes(t, env)[start:]; len(got) != 0 {
+			t.Fatalf("unchanged updates announced %v", got)
+		}
+		if got := env.Get("/v1/products/"+pid).Want(t, 200).Map(t); got["updated"] != prod["updated"] {
+			t.Fatalf("updated moved: %v → %v", prod["updated"], got["updated"])
+		}
+
+		// A real change is still recorded, with the new time.
+		got := env.Patch("/v1/products/"+pid, map[string]any{"name": "SAME"}).Want(t, 200).Map(t)
+		if got["updated"].(float64) != prod["updated"].(float64)+3600 {
+			t.Fatalf("rename: %v", got)
+		}
+		env.Patch("/v1/prices/"+priceID+"/active", map[string]any{"description": "New"}).Want(t, 200)
+		env.Patch("/v1/prices/"+spare+"/inactive", oneTime("usd", 701)).Want(t, 200)
+		env.Patch("/v1/taxRates/"+rate, map[string]any{"tax_type": "GST"}).Want(t, 200)
+		if got := strings.Join(catEventTypes(t, env)[start:], ","); got != "product.updated,price.updated,price.updated,tax.updated" {
+			t.Fatalf("events of real changes: %s", got)
+		}
+	})
+}
+
+// In a partial update, null clears a nullable field (description), or puts
+// back the default (tax_code); absent leaves it alone.
+func TestCatalogNullClearsOnUpdate(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		body := monthly("Nullable")
+		body["description"] = "Old"
+		body["tax_code"] = "txcd_10000000"
+		prod := env.Post("/v1/products", body).Want(t, 201).Map(t)
+		pid, priceID := prod["id"].(string), prod["default_price"].(string)
+
+		got := env.Patch("/v1/products/"+pid, `{"name":"Nullable 2"}`).Want(t, 200).Map(t)
+		if got["description"] != "Old" || got["tax_code"] != "txcd_10000000" {
+			t.Fatalf("absent fields changed: %v", got)
+		}
+		got = env.Patch("/v1/products/"+pid, `{"description":null,"tax_code":null}`).Want(t, 200).Map(t)
+		if got["description"] != nil || got["tax_code"] != "txcd_00000000" {
+			t.Fatalf("null did not clear: %v", got)
+		}
+		if d := catEventData(t, env, "product.updated"); d["description"] != nil || d["tax_code"] != "txcd_00000000" {
+			t.Fatalf("product.updated data %v", d)
+		}
+		env.Patch("/v1/products/"+pid, `{"description":"Back"}`).Want(t, 200)
+		if got := env.Patch("/v1/products/"+pid, `{"description":""}`).Want(t, 200).Map(t); got["description"] != nil {
+			t.Fatalf("empty description: %v", got)
+		}
+		for body, want := range map[string]string{
+			`{"description":5}`:       "description must be a string",
+			`{"tax_code":false}`:      "tax_code must be a string",
+			`{"tax_code":""}`:         "tax_code must be one of the product tax codes",
+			`{"description":{"a":1}}`: "description must be a string",
+		} {
+			if msg := env.Patch("/v1/products/"+pid, body).Want(t, 400).Message(t); !strings.HasPrefix(msg, want) {
+				t.Errorf("PATCH %s: %q, want %q", body, msg, want)
+			}
+		}
+
+		env.Patch("/v1/prices/"+priceID+"/active", `{"description":"Priced"}`).Want(t, 200)
+		if got := env.Patch("/v1/prices/"+priceID+"/active", `{"description":null}`).Want(t, 200).Map(t); got["description"] != nil {
+			t.Fatalf("price description not cleared: %v", got)
+		}
+		if msg := env.Patch("/v1/prices/"+priceID+"/active", `{"description":1}`).Want(t, 400).Message(t); !strings.HasPrefix(msg, "description must be a string") {
+			t.Fatalf("price description type: %q", msg)
+		}
+
+		rate := env.Post("/v1/taxRates", map[string]any{"tax_type": "VAT", "country": "US", "percentage": 5, "inclusive": false,
+			"description": "Flat"}).Want(t, 201).Map(t)["id"].(string)
+		if got := env.Patch("/v1/taxRates/"+rate, `{"tax_type":"VAT"}`).Want(t, 200).Map(t); got["description"] != "Flat" {
+			t.Fatalf("absent rate description changed: %v", got)
+		}
+		if got := env.Patch("/v1/taxRates/"+rate, `{"tax_type":"VAT","description":null}`).Want(t, 200).Map(t); got["description"] != nil {
+			t.Fatalf("rate description not cleared: %v", got)
+		}
+		if msg := env.Patch("/v1/taxRates/"+rate, `{"tax_type":"VAT","description":7}`).Want(t, 400).Message(t); !strings.HasPrefix(msg, "description must be a string") {
+			t.Fatalf("rate description type: %q", msg)
+		}
+	})
+}
+
+// The percentage is taken digit for digit: a value the decimal type would
+// have to round is refused, never silently changed.
+func TestTaxRateExactPercentages(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		base := `{"tax_type":"Sales tax","country":"US","inclusive":false,"percentage":`
+		for in, want := range map[string]string{
+			"1e1": "10", "0.00725e3": "7.25", "725E-2": "7.25", "12.50e-1": "1.25", "8.87500": "8.875", "0e5": "0",
+			"-0.0": "0", "100.0000": "100", "1E+2": "100", "0.0001": "0.0001", "0.50": "0.5",
+		} {
+			res := env.Post("/v1/taxRates", base+in+`}`).Want(t, 201)
+			if !strings.Contains(string(res.Body), `"percentage":`+want+`,`) {
+				t.Errorf("%s: %s, want percentage %s", in, res.Body, want)
+			}
+		}
+		for in, want := range map[string]string{
+			"7.250000000000000000000001":  "percentage must not have more than 4 decimal places",
+			"100.00000000000000000000001": "percentage must not have more than 4 decimal places",
+			"99.99999999999999999999":     "percentage must not have more than 4 decimal places",
+			"1e-5":                        "percentage must not have more than 4 decimal places",
+			"1e-400":                      "percentage must not have more than 4 decimal places",
+			"1e400":                       "percentage must not be greater than 100",
+			"1e999999999999999999999":     "percentage must be a number from 0 to 100",
+			"1000":                        "percentage must not be greater than 100",
+			"100.0001":                    "percentage must not be greater than 100",
+			"-0.5":                        "percentage must not be negative",
+			"-1e-9":                       "percentage must not be negative",
+		} {
+			if msg := env.Post("/v1/taxRates", base+in+`}`).Want(t, 400).Message(t); !strings.Contains(msg, want) {
+				t.Errorf("%s: %q, want %q", in, msg, want)
+			}
+		}
+		if n := catList(t, env, "/v1/taxRates", "").Meta.ItemsTotal; n != 11 {
+			t.Fatalf("%d rates, want the 11 accepted ones", n)
+		}
+	})
+}
+
+// A list-valued search key is bounded, so a long list is a 400, not a
+// database error.
+func TestCatalogSearchListsBounded(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		pid := env.Post("/v1/products", monthly("Listed")).Want(t, 201).Map(t)["id"].(string)
+		ids := make([]string, 100)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("prod_x%d", i)
+		}
+		ids[99] = pid
+		if got := catIDs(catList(t, env, "/v1/products", `{"ids":"`+strings.Join(ids, ",")+`"}`)); len(got) != 1 || got[0] != pid {
+			t.Fatalf("100 ids: %v", got)
+		}
+		long := strings.Repeat("a,", 70_000) + "a"
+		for _, c := range []struct{ path, key string }{
+			{"/v1/products", "ids"}, {"/v1/products", "tax_code"},
+			{"/v1/prices", "product"}, {"/v1/prices", "currency"}, {"/v1/prices", "type"},
+		} {
+			for _, v := range []string{strings.Join(append(ids, "prod_extra"), ","), long} {
+				search, _ := json.Marshal(map[string]string{c.key: v})
+				msg := env.Get(c.path+"?search="+url.QueryEscape(string(search))).Want(t, 400).Message(t)
+				if !strings.Contains(msg, "search."+c.key+" must not list more than 100 values") {
+					t.Errorf("%s %s: %q", c.path, c.key, msg)
+				}
+			}
+		}
+	})
+}

@@ -386,3 +386,102 @@ func urlQuery(s string) string {
 	r := strings.NewReplacer("{", "%7B", "}", "%7D", `"`, "%22", ":", "%3A", " ", "%20", ",", "%2C")
 	return r.Replace(s)
 }
+
+// Field names are matched exactly (encoding/json alone would take "NAME"
+// for name), unknown nested properties are named by their path, and a
+// refused body writes nothing.
+func TestCustomerFieldNamesAreExact(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		for body, want := range map[string]string{
+			`{"NAME":"Shouty"}`:                                                        "property NAME should not exist",
+			`{"name":"A","Email":"a@example.com"}`:                                     "property Email should not exist",
+			`{"name":"A","address":[{"city":"X","zip":"1"}]}`:                          "address.0.property zip should not exist",
+			`{"name":"A","shipping":{"name":"A","phone":"1","address":{"Line1":"x"}}}`: "shipping.address.property Line1 should not exist",
+		} {
+			msg := env.Post("/v1/customers", body).Want(t, 400).Message(t)
+			if msg != want {
+				t.Errorf("POST %s: message %q, want %q", body, msg, want)
+			}
+		}
+		id := env.Post("/v1/customers", map[string]any{"name": "Exact"}).Want(t, 201).Map(t)["id"].(string)
+		for body, want := range map[string]string{
+			`{"Name":"Renamed"}`:                       "property Name should not exist",
+			`{"billingAddress":{"PostalCode":"1"}}`:    "billingAddress.property PostalCode should not exist",
+			`{"shippingAddress":{"shippingcity":"x"}}`: "shippingAddress.property shippingcity should not exist",
+		} {
+			if msg := env.Patch("/v1/customers/"+id, body).Want(t, 400).Message(t); msg != want {
+				t.Errorf("PATCH %s: message %q, want %q", body, msg, want)
+			}
+		}
+		// DELETE takes no body: one with properties is refused, null or {} is not.
+		if msg := env.Do(apitest.Request{Method: "DELETE", Path: "/v1/customers/" + id, Body: `{"force":true}`}).Want(t, 400).Message(t); msg != "property force should not exist" {
+			t.Errorf("DELETE with a body: %q", msg)
+		}
+		if got := env.Get("/v1/customers/" + id).Map(t); got["name"] != "Exact" {
+			t.Fatalf("a refused request changed the customer: %v", got)
+		}
+		if n := customerCount(t, env); n != 1 {
+			t.Fatalf("customers: %d, want 1", n)
+		}
+		if n := countEvents(t, env, env.AccountID, ""); n != 1 {
+			t.Fatalf("events: %d, want 1", n)
+		}
+		env.Do(apitest.Request{Method: "DELETE", Path: "/v1/customers/" + id, Body: "null"}).Want(t, 200)
+	})
+}
+
+// Searching for % or _ finds those characters; they are not wildcards.
+// A page too far out to compute an offset for is empty, not the first.
+func TestCustomerSearchIsLiteralAndFarPagesAreEmpty(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		for _, n := range []string{"50% Off Ltd", "a_b Corp", "axb Corp", `Back\slash`, "Élise Öztürk"} {
+			env.Post("/v1/customers", map[string]any{"name": n}).Want(t, 201)
+		}
+		var p struct {
+			Data []map[string]any `json:"data"`
+			Meta struct{ ItemsTotal int }
+		}
+		for search, want := range map[string]string{"%25": "50% Off Ltd", "a_b": "a_b Corp", "_": "a_b Corp", `%5C`: `Back\slash`,
+			// Non-ASCII text as written finds itself on both engines.
+			"%C3%89lise": "Élise Öztürk", "%C3%96zt%C3%BCrk": "Élise Öztürk"} {
+			env.Get("/v1/customers?search="+search).Want(t, 200).JSON(t, &p)
+			if p.Meta.ItemsTotal != 1 || p.Data[0]["name"] != want {
+				t.Errorf("search %s: %+v, want only %q", search, p, want)
+			}
+			var found []map[string]any
+			env.Get("/v1/customers/search?search="+search).Want(t, 200).JSON(t, &found)
+			if len(found) != 1 || found[0]["name"] != want {
+				t.Errorf("quick search %s: %v, want only %q", search, found, want)
+			}
+		}
+		env.Get("/v1/customers?search=%7B%22name%22%3A%22%25%22%7D").Want(t, 200).JSON(t, &p)
+		if p.Meta.ItemsTotal != 1 {
+			t.Errorf("JSON name search for %%: %+v", p)
+		}
+		env.Get("/v1/customers?page=9223372036854775807").Want(t, 200).JSON(t, &p)
+		if len(p.Data) != 0 || p.Meta.ItemsTotal != 5 {
+			t.Fatalf("far page: %+v", p)
+		}
+	})
+}
+
+// Sorting by email puts customers without one in the same place on both
+// engines: first ascending, last descending.
+func TestCustomerSortByEmailAgreesAcrossEngines(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		env.Post("/v1/customers", map[string]any{"name": "With", "email": "b@example.com"}).Want(t, 201)
+		env.Post("/v1/customers", map[string]any{"name": "Without"}).Want(t, 201)
+		env.Post("/v1/customers", map[string]any{"name": "Also with", "email": "A@example.com"}).Want(t, 201)
+		var p struct {
+			Data []map[string]any `json:"data"`
+		}
+		env.Get("/v1/customers?sortingField=email").Want(t, 200).JSON(t, &p)
+		if len(p.Data) != 3 || p.Data[0]["name"] != "Without" || p.Data[1]["name"] != "Also with" {
+			t.Fatalf("email ASC: %v", p.Data)
+		}
+		env.Get("/v1/customers?sortingField=email&order=DESC").Want(t, 200).JSON(t, &p)
+		if p.Data[0]["name"] != "With" || p.Data[2]["name"] != "Without" {
+			t.Fatalf("email DESC: %v", p.Data)
+		}
+	})
+}

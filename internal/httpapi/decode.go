@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kassahq/kassa/internal/apperr"
@@ -46,14 +48,114 @@ func decodeJSON(body []byte, dst any) error {
 		return apperr.Invalidf("request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	dec.UseNumber()
+	var generic any
+	if err := dec.Decode(&generic); err != nil {
 		return describeDecodeError(err)
 	}
 	if dec.More() {
 		return apperr.Invalidf("request body must contain exactly one JSON object")
 	}
+	// encoding/json matches keys to fields case-insensitively; the contract
+	// does not, so {"Name": …} is an unknown property, not name.
+	if err := checkKeys(generic, reflect.TypeOf(dst), ""); err != nil {
+		return err
+	}
+	dec = json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return describeDecodeError(err)
+	}
 	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// checkKeys refuses object keys that name no field of t exactly, naming
+// nested ones by their path as class-validator does ("address.0.property
+// zip should not exist"). Types that decode themselves, maps and
+// interfaces accept any key.
+func checkKeys(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		fields := map[string]reflect.Type{}
+		jsonFields(t, fields)
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				prefix := ""
+				if path != "" {
+					prefix = path + "."
+				}
+				return apperr.Invalidf("%sproperty %s should not exist", prefix, k)
+			}
+			if err := checkKeys(obj[k], ft, joinPath(path, k)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, ok := v.([]any)
+		if !ok {
+			return nil
+		}
+		for i, e := range arr {
+			if err := checkKeys(e, t.Elem(), joinPath(path, strconv.Itoa(i))); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// jsonFields adds the JSON names of t's fields (embedded structs included).
+func jsonFields(t reflect.Type, out map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				jsonFields(ft, out)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
 }
 
 func describeDecodeError(err error) error {

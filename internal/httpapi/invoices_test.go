@@ -203,6 +203,7 @@ func TestInvoiceBadInput(t *testing.T) {
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(usd), "extra": 1}, 400, "property extra should not exist"},
 			{map[string]any{"customer": "cus_nope", "collection_method": "send_invoice", "items": item(usd)}, 404, "Customer cus_nope not found"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("price_nope")}, 404, "price_nope"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("Price 1")}, 400, "items.0.price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(inactive)}, 400, "inactive"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1}, map[string]any{"price": eur, "quantity": 1}}}, 400, "share one currency"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1, "tax": []string{incl}}}}, 400, "must agree on inclusive or exclusive"},
@@ -565,5 +566,104 @@ func TestInvoicePDF(t *testing.T) {
 				t.Errorf("PDF text lacks %q:\n%s", want, text)
 			}
 		}
+	})
+}
+
+// Operations that take no body refuse one with properties (like any
+// unknown property) and change nothing; an empty body or {} is fine.
+func TestInvoiceActionsRefuseUnknownBodies(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Bodies", "", "tok_visa")
+		price := f.price("USD", 1200, "exclusive")
+		id := f.create(cus, invItem{price, 1, nil})["id"].(string)
+		for _, c := range []struct{ method, path, body, want string }{
+			{"PUT", "/v1/invoices/" + id, `{"amount":1200}`, "property amount should not exist"},
+			{"POST", "/v1/invoices/" + id + "/pay", `{"payment_method":"pm_x"}`, "property payment_method should not exist"},
+			{"POST", "/v1/invoices/" + id + "/finalize", `{"auto_advance":true}`, "property auto_advance should not exist"},
+			{"DELETE", "/v1/invoices/" + id, `{"reason":"x"}`, "property reason should not exist"},
+			{"PUT", "/v1/invoices/" + id, `[1]`, "request body must be a JSON object"},
+		} {
+			res := env.Do(apitest.Request{Method: c.method, Path: c.path, Body: c.body}).Want(t, 400)
+			if msg := res.Message(t); msg != c.want {
+				t.Errorf("%s %s %s: %q, want %q", c.method, c.path, c.body, msg, c.want)
+			}
+		}
+		res := env.Post("/v1/invoices", `{"customer":"`+cus+`","collection_method":"charge_automatically","items":[{"price":"`+price+`","Quantity":1}]}`)
+		if res.Want(t, 400).Message(t) != "items.0.property Quantity should not exist" {
+			t.Errorf("mis-cased item field: %s", res.Body)
+		}
+		if got := env.Get("/v1/invoices/" + id).Map(t); got["status"] != "draft" || got["number"] != nil || num(got["attempt_count"]) != 0 {
+			t.Fatalf("refused requests changed the invoice: %v", got)
+		}
+		if n := rowCount(t, env, "payment_attempts"); n != 0 {
+			t.Fatalf("refused requests made %d charge attempts", n)
+		}
+		env.Put("/v1/invoices/"+id, "{}").Want(t, 200)
+		var page struct {
+			Meta struct{ ItemsTotal int } `json:"meta"`
+		}
+		// Status values are matched whatever their case.
+		env.Get("/v1/invoices?search="+urlQuery(`{"status":"PAID"}`)).Want(t, 200).JSON(t, &page)
+		if page.Meta.ItemsTotal != 1 {
+			t.Fatalf("status PAID: %d invoices", page.Meta.ItemsTotal)
+		}
+	})
+}
+
+// The invoices of a deleted customer stay readable, but there is nobody to
+// charge: paying one is a 400, not a 404 for an invoice that exists.
+func TestPayInvoiceOfDeletedCustomer(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Gone", "gone@example.com", "tok_visa")
+		id := f.create(cus, invItem{f.price("USD", 900, "exclusive"), 1, nil})["id"].(string)
+		env.Delete("/v1/customers/"+cus).Want(t, 200)
+		res := env.Put("/v1/invoices/"+id, nil).Want(t, 400).Map(t)
+		if res["error"] != "CUSTOMER_DELETED" {
+			t.Fatalf("pay: %v", res)
+		}
+		got := env.Get("/v1/invoices/"+id).Want(t, 200).Map(t)
+		if got["status"] != "draft" || got["number"] != nil || got["customer"] != cus {
+			t.Fatalf("invoice after the refused payment: %v", got)
+		}
+		if n := rowCount(t, env, "payment_attempts"); n != 0 {
+			t.Fatalf("%d charge attempts", n)
+		}
+		env.Delete("/v1/invoices/"+id).Want(t, 200)
+	})
+}
+
+// Nothing due: finalizing pays the invoice, so paid, status paid and a zero
+// amount_remaining always go together, and nobody is emailed for $0.00.
+func TestZeroInvoiceIsPaidWhenFinalized(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Freebie", "free@example.com", "")
+		free := f.price("USD", 0, "exclusive")
+		sent := env.Post("/v1/invoices", f.body(cus, "send_invoice", invItem{free, 2, nil})).Want(t, 201).Map(t)
+		draft := f.create(cus, invItem{free, 1, nil})
+		fin := env.Post("/v1/invoices/"+draft["id"].(string)+"/finalize", nil).Want(t, 200).Map(t)
+		for _, inv := range []map[string]any{sent, fin} {
+			st := inv["status_transitions"].(map[string]any)
+			if inv["status"] != "paid" || inv["paid"] != true || num(inv["amount_remaining"]) != 0 || inv["number"] == nil ||
+				st["finalized_at"] == nil || st["paid_at"] == nil {
+				t.Fatalf("zero invoice %v", inv)
+			}
+		}
+		msgs, err := mail.List(context.Background(), env.App.DB.Read(), env.AccountID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 0 {
+			t.Fatalf("emails for a zero invoice: %+v", msgs)
+		}
+		for typ, want := range map[string]int{"invoice.created": 2, "invoice.finalized": 2, "invoice.payment_succeeded": 2, "invoice.sent": 0} {
+			if n := countEvents(t, env, env.AccountID, typ); n != want {
+				t.Errorf("%s events: %d, want %d", typ, n, want)
+			}
+		}
+		// Paying it again is refused like any paid invoice.
+		env.Put("/v1/invoices/"+sent["id"].(string), nil).Want(t, 400)
 	})
 }

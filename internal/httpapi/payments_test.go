@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apitest"
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/event"
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/gateway/stripegw/stripemock"
 	"github.com/kassahq/kassa/internal/payment"
@@ -708,5 +710,167 @@ func TestStripeGatewayAttach(t *testing.T) {
 			payment.ChargeParams{CustomerID: cus, PaymentMethodID: sandboxPM, Amount: 1000, Currency: "usd", IdempotencyKey: "stripe-2"})
 		wantAppErr(t, err, apperr.BadRequest, "GATEWAY_MISMATCH", "sandbox")
 		env.Post("/v1/payment-methods/"+pm["id"].(string)+"/detach", nil).Want(t, 200)
+	})
+}
+
+// The contract's card and us_bank_account are optional and not nullable:
+// each is present for its own type only, in answers and in webhook payloads.
+func TestPaymentMethodCarriesOnlyItsTypesDetails(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		cus := newCustomer(t, env, "", "Two Kinds")
+		card := attach(t, env, "tok_visa", cus)
+		bank := attach(t, env, "tok_us_bank_account", cus)
+		check := func(what string, pm map[string]any, has, hasNot string) {
+			t.Helper()
+			if v, ok := pm[has]; !ok || v == nil {
+				t.Errorf("%s: %s missing: %v", what, has, pm)
+			}
+			if v, ok := pm[hasNot]; ok {
+				t.Errorf("%s: %s present (%v), want it absent", what, hasNot, v)
+			}
+		}
+		for _, pm := range []struct {
+			id, has, hasNot string
+		}{{card["id"].(string), "card", "us_bank_account"}, {bank["id"].(string), "us_bank_account", "card"}} {
+			got := env.Get("/v1/payment-methods/"+pm.id).Want(t, 200).Map(t)
+			check("get "+pm.id, got, pm.has, pm.hasNot)
+			var page struct {
+				Data []map[string]any `json:"data"`
+			}
+			env.Get("/v1/customers/"+cus+"/payment-methods?search="+urlQuery(`{"type":"`+got["type"].(string)+`"}`)).Want(t, 200).JSON(t, &page)
+			if len(page.Data) != 1 {
+				t.Fatalf("list by type: %+v", page)
+			}
+			check("list "+pm.id, page.Data[0], pm.has, pm.hasNot)
+			check("detach "+pm.id, env.Post("/v1/payment-methods/"+pm.id+"/detach", nil).Want(t, 200).Map(t), pm.has, pm.hasNot)
+		}
+		if _, ok := card["us_bank_account"]; ok {
+			t.Errorf("attach answered a card with us_bank_account: %v", card)
+		}
+		if _, ok := bank["card"]; ok {
+			t.Errorf("attach answered a bank account with card: %v", bank)
+		}
+		evs, err := event.List(context.Background(), env.App.DB.Read(), env.AccountID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if !strings.HasPrefix(e.Type, "payment_method.") {
+				continue
+			}
+			var env struct {
+				Data map[string]any `json:"data"`
+			}
+			if err := json.Unmarshal(e.Payload, &env); err != nil {
+				t.Fatal(err)
+			}
+			data := env.Data
+			if data["type"] == "card" {
+				check(e.Type, data, "card", "us_bank_account")
+			} else {
+				check(e.Type, data, "us_bank_account", "card")
+			}
+		}
+	})
+}
+
+// A card number given where an id or token goes (the sandbox takes test
+// card numbers in place of tokens) is never echoed back, not even in an
+// error's path, and never stored.
+func TestCardNumbersAreNeverEchoed(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		cus := newCustomer(t, env, "", "Card Holder")
+		for _, tc := range []struct {
+			method, path string
+			body         any
+			status       int
+		}{
+			{"POST", "/v1/payment-methods/4000000000000077/attach", map[string]any{"customerId": cus}, 400},
+			{"POST", "/payment-methods/4242424242424242/attach", map[string]any{"customerId": "cus_nope"}, 404},
+			{"POST", "/v1/payment-methods/4242424242424242/attach", map[string]any{"customerId": cus, "colour": "red"}, 400},
+			{"POST", "/v1/payment-methods/4242%204242%204242%204242/attach", map[string]any{}, 400},
+			{"GET", "/v1/payment-methods/4242424242424242", nil, 404},
+			{"POST", "/v1/payment-methods/4242-4242-4242-4242/detach", nil, 404},
+			{"POST", "/v1/payment-methods/4242424242424242/default", nil, 404},
+			{"GET", "/v1/customers/" + cus + "/payment-methods/4242424242424242", nil, 404},
+			{"GET", "/v1/customers/4242424242424242/payment-methods", nil, 404},
+			{"GET", "/v1/customers/4242424242424242/payment-methods/pm_nope", nil, 404},
+			{"GET", "/v1/transactions/4242424242424242", nil, 404},
+			{"POST", "/v1/transactions/4242424242424242/refund", nil, 404},
+		} {
+			res := env.Do(apitest.Request{Method: tc.method, Path: tc.path, Body: tc.body}).Want(t, tc.status)
+			body := strings.NewReplacer(" ", "", "-", "", "%20", "").Replace(string(res.Body))
+			if strings.Contains(body, "4242424242424242") || strings.Contains(body, "4000000000000077") {
+				t.Errorf("%s %s echoes the card number: %s", tc.method, tc.path, res.Body)
+			}
+			if !strings.Contains(string(res.Body), "****") {
+				t.Errorf("%s %s: want the number redacted, got %s", tc.method, tc.path, res.Body)
+			}
+		}
+		pm := env.Post("/v1/payment-methods/4242%204242%204242%204242/attach", map[string]any{"customerId": cus}).Want(t, 200).Map(t)
+		if strings.Contains(fmt.Sprint(pm), "4242424242424242") || pm["card"].(map[string]any)["last4"] != "4242" {
+			t.Fatalf("attached %v", pm)
+		}
+		var stored int
+		if err := env.App.DB.Read().QueryRowContext(context.Background(), `SELECT COUNT(*) FROM payment_methods
+			WHERE gateway_ref LIKE '%4242424242%' OR billing_details LIKE '%4242424242%'`).Scan(&stored); err != nil || stored != 0 {
+			t.Fatalf("payment methods holding the number: %d, %v", stored, err)
+		}
+	})
+}
+
+// Search values of type and status come from a known vocabulary (any case);
+// others are a 400, as on the other lists. available_on ranges filter too.
+func TestTransactionAndMethodSearchValues(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		ctx := context.Background()
+		cus := newCustomer(t, env, "", "Searcher")
+		attach(t, env, "tok_visa", cus)
+		bank := attach(t, env, "tok_us_bank_account", cus)["id"].(string)
+		sc := scopeOf(t, env, env.AccountID)
+		_, card, _, err := env.App.Payments.Charge(ctx, sc, payment.ChargeParams{CustomerID: cus, Amount: 1000, Currency: "usd", IdempotencyKey: "s1"})
+		if err != nil || card == nil {
+			t.Fatalf("card charge %v", err)
+		}
+		_, ach, _, err := env.App.Payments.Charge(ctx, sc, payment.ChargeParams{CustomerID: cus, PaymentMethodID: bank, Amount: 1000, Currency: "usd", IdempotencyKey: "s2"})
+		if err != nil || ach == nil {
+			t.Fatalf("ACH charge %v", err)
+		}
+		env.Post("/v1/transactions/"+card.ID+"/refund", map[string]any{"amount": 100}).Want(t, 200)
+
+		var page txnPage
+		for _, tc := range []struct {
+			search string
+			want   int
+		}{
+			{`{"type":"CHARGE"}`, 2},
+			{`{"type":"Refund"}`, 1},
+			{`{"status":"SUCCEEDED"}`, 3},
+			{`{"status":"failed"}`, 0},
+			{`{"type":"payout","status":"pending"}`, 0},
+			{`{"type":["charge","refund"]}`, 3},
+			{fmt.Sprintf(`{"available_on[gt]":%d}`, card.AvailableOn), 1},
+			{fmt.Sprintf(`{"available_on":{"lte":%d}}`, card.AvailableOn), 2},
+		} {
+			env.Get("/v1/transactions?search="+urlQuery(tc.search)).Want(t, 200).JSON(t, &page)
+			if page.Meta.ItemsTotal != tc.want {
+				t.Errorf("search %s: %d transactions, want %d", tc.search, page.Meta.ItemsTotal, tc.want)
+			}
+		}
+		for _, search := range []string{`{"type":"bogus"}`, `{"status":"charge"}`, `{"status":"succeeded,nope"}`, `{"available_on[gte]":"soon"}`} {
+			if msg := env.Get("/v1/transactions?search="+urlQuery(search)).Want(t, 400).Message(t); !strings.Contains(msg, "search.") {
+				t.Errorf("search %s: %q", search, msg)
+			}
+		}
+		env.Get("/v1/invoices/00000000-0000-4000-8000-000000000000/transactions?search="+urlQuery(`{"type":"bogus"}`)).Want(t, 404)
+
+		var methods txnPage
+		env.Get("/v1/payment-methods?search="+urlQuery(`{"type":"US_BANK_ACCOUNT"}`)).Want(t, 200).JSON(t, &methods)
+		if methods.Meta.ItemsTotal != 1 || methods.Data[0]["id"] != bank {
+			t.Errorf("methods by type: %+v", methods)
+		}
+		if msg := env.Get("/v1/payment-methods?search="+urlQuery(`{"type":"sepa_debit"}`)).Want(t, 400).Message(t); !strings.Contains(msg, "search.type") {
+			t.Errorf("unknown method type: %q", msg)
+		}
 	})
 }

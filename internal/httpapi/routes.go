@@ -68,6 +68,9 @@ func (s *Server) updateCustomer(w http.ResponseWriter, r *http.Request, sc accou
 }
 
 func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	if err := s.noBody(r); err != nil {
+		return err
+	}
 	if err := s.Customers.Delete(r.Context(), sc, r.PathValue("externalKey")); err != nil {
 		return err
 	}

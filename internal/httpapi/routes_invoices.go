@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 
@@ -36,12 +37,31 @@ func invoiceID(r *http.Request) (string, error) {
 	return v, nil
 }
 
+// noBody refuses a body with properties on an operation that takes none:
+// like any other unknown property it is named in a 400. An empty body, null
+// or {} is fine.
+func (s *Server) noBody(r *http.Request) error {
+	body, err := s.readBody(r)
+	if err != nil {
+		return err
+	}
+	if b := bytes.TrimSpace(body); len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	return decodeJSON(body, &struct{}{})
+}
+
 // invoiceAction serves an operation on one invoice that answers the invoice.
 func (s *Server) invoiceAction(fn func(ctx context.Context, sc account.Scope, invoiceID string) (*invoice.Invoice, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
 		invID, err := invoiceID(r)
 		if err != nil {
 			return err
+		}
+		if r.Method != http.MethodGet {
+			if err := s.noBody(r); err != nil {
+				return err
+			}
 		}
 		inv, err := fn(r.Context(), sc, invID)
 		if err != nil {

@@ -3,21 +3,61 @@ package httpapi
 import (
 	"bytes"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/payment"
 )
 
 func (s *Server) paymentRoutes() {
 	s.handle("GET /payment-methods", s.listPaymentMethods)
-	s.handle("GET /payment-methods/{id}", s.getPaymentMethod)
-	s.handle("POST /payment-methods/{id}/attach", s.attachPaymentMethod)
-	s.handle("POST /payment-methods/{id}/detach", s.detachPaymentMethod)
-	s.handle("POST /payment-methods/{id}/default", s.setDefaultPaymentMethod)
+	s.handle("GET /payment-methods/{id}", s.redacting(s.getPaymentMethod))
+	s.handle("POST /payment-methods/{id}/attach", s.redacting(s.attachPaymentMethod))
+	s.handle("POST /payment-methods/{id}/detach", s.redacting(s.detachPaymentMethod))
+	s.handle("POST /payment-methods/{id}/default", s.redacting(s.setDefaultPaymentMethod))
 	s.handle("GET /transactions", s.listTransactions)
-	s.handle("GET /transactions/{id}", s.getTransaction)
-	s.handle("POST /transactions/{id}/refund", s.refundTransaction)
+	s.handle("GET /transactions/{id}", s.redacting(s.getTransaction))
+	s.handle("POST /transactions/{id}/refund", s.redacting(s.refundTransaction))
 	s.handle("GET /balance", s.getBalance)
+}
+
+// redacting answers h's errors with the card numbers a path may hold
+// redacted, in the error body's path and message alike: the sandbox takes
+// test card numbers in place of tokens, and a number is never echoed. Runs
+// of eight or more digits keep their last four, as gateway.RedactToken has it.
+func (s *Server) redacting(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+		err := h(w, r, sc)
+		if err == nil {
+			return nil
+		}
+		segs := strings.Split(r.URL.Path, "/")
+		raw := make([]string, len(segs))
+		var pairs []string // segment, redacted
+		for i, seg := range segs {
+			if red := gateway.RedactToken(seg); red != seg {
+				pairs = append(pairs, seg, red)
+				segs[i] = red
+			}
+			// '*' may stay as it is in a path.
+			raw[i] = strings.ReplaceAll(url.PathEscape(segs[i]), "%2A", "*")
+		}
+		if len(pairs) == 0 {
+			return err
+		}
+		if ae, ok := apperr.As(err); ok {
+			safe := *ae
+			safe.Message = strings.NewReplacer(pairs...).Replace(ae.Message)
+			err = &safe
+		}
+		safe := r.Clone(r.Context())
+		safe.URL.Path, safe.URL.RawPath = strings.Join(segs, "/"), strings.Join(raw, "/")
+		s.writeError(w, safe, err)
+		return nil
+	}
 }
 
 func (s *Server) listPaymentMethods(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
@@ -25,7 +65,9 @@ func (s *Server) listPaymentMethods(w http.ResponseWriter, r *http.Request, sc a
 }
 
 func (s *Server) listCustomerPaymentMethods(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	return s.writeMethodPage(w, r, sc, r.PathValue("externalKey"))
+	return s.redacting(func(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+		return s.writeMethodPage(w, r, sc, r.PathValue("externalKey"))
+	})(w, r, sc)
 }
 
 func (s *Server) writeMethodPage(w http.ResponseWriter, r *http.Request, sc account.Scope, customerID string) error {
@@ -41,7 +83,9 @@ func (s *Server) getPaymentMethod(w http.ResponseWriter, r *http.Request, sc acc
 }
 
 func (s *Server) getCustomerPaymentMethod(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	return reply(w, http.StatusOK)(s.Payments.GetCustomerMethod(r.Context(), sc, r.PathValue("externalKey"), r.PathValue("id")))
+	return s.redacting(func(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+		return reply(w, http.StatusOK)(s.Payments.GetCustomerMethod(r.Context(), sc, r.PathValue("externalKey"), r.PathValue("id")))
+	})(w, r, sc)
 }
 
 // attachPaymentMethod answers 200 (the contract allows 200 or 201).

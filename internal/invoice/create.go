@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ const DefaultDaysUntilDue = 30
 // maxItems bounds the lines of one invoice.
 const maxItems = 100
 
+// priceIDPattern is the contract's pattern for an item's price id.
+var priceIDPattern = regexp.MustCompile(`^[a-z]+_[a-zA-Z0-9]+$`)
+
 func (p *CreateParams) validate(now time.Time) error {
 	switch {
 	case p.CollectionMethod == nil:
@@ -62,6 +66,8 @@ func (p *CreateParams) validate(now time.Time) error {
 		switch {
 		case it.Price == nil || *it.Price == "":
 			return apperr.Invalidf("items.%d.price should not be empty", i)
+		case !priceIDPattern.MatchString(*it.Price):
+			return apperr.Invalidf("items.%d.price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression", i)
 		case it.Quantity == nil:
 			return apperr.Invalidf("items.%d.quantity should not be empty", i)
 		case *it.Quantity < 1:

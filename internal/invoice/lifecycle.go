@@ -7,6 +7,7 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/billing"
+	"github.com/kassahq/kassa/internal/customer"
 	"github.com/kassahq/kassa/internal/event"
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/id"
@@ -16,7 +17,9 @@ import (
 	"github.com/kassahq/kassa/internal/store"
 )
 
-// finalizeTx turns a draft into an open invoice with the next number.
+// finalizeTx turns a draft into an open invoice with the next number. An
+// invoice with nothing due is paid as it is finalized: paid, status paid and
+// nothing remaining go together (G-22).
 func (s *Service) finalizeTx(ctx context.Context, tx *store.Tx, sc account.Scope, inv *Invoice) error {
 	number, err := account.NextInvoiceNumber(ctx, tx, sc.AccountID)
 	if err != nil {
@@ -29,12 +32,21 @@ func (s *Service) finalizeTx(ctx context.Context, tx *store.Tx, sc account.Scope
 	}
 	inv.Status, inv.Number, inv.StatusTransitions.FinalizedAt = StatusOpen, &number, &now
 	inv.derive(s.publicURL)
-	return event.Record(ctx, tx, sc, "invoice.finalized", inv)
+	if err := event.Record(ctx, tx, sc, "invoice.finalized", inv); err != nil {
+		return err
+	}
+	if inv.AmountDue == 0 {
+		return s.settleTx(ctx, tx, sc, inv, 0)
+	}
+	return nil
 }
 
 // sendTx emails the invoice with its payment link. Without an email address
 // there is nobody to send it to, and no invoice.sent.
 func (s *Service) sendTx(ctx context.Context, tx *store.Tx, sc account.Scope, inv *Invoice) error {
+	if inv.Status != StatusOpen {
+		return nil // paid on finalization: there is nothing to ask for
+	}
 	if inv.CustomerEmail == nil || *inv.CustomerEmail == "" {
 		return nil
 	}
@@ -138,9 +150,20 @@ func (s *Service) Pay(ctx context.Context, sc account.Scope, invoiceID string) (
 		if pending != "" {
 			return errInProgress(inv.ID)
 		}
+		// The customer's row is locked before the account's (numbering), the
+		// order invoice creation takes them in.
+		if _, err := customer.GetTx(ctx, tx, sc.AccountID, inv.Customer); apperr.IsKind(err, apperr.NotFound) {
+			// The invoice stays for the record; there is nobody left to charge.
+			return apperr.BadRequestf("CUSTOMER_DELETED", "Invoice %s cannot be paid: its customer %s was deleted", inv.ID, inv.Customer)
+		} else if err != nil {
+			return err
+		}
 		if inv.Status == StatusDraft {
 			if err := s.finalizeTx(ctx, tx, sc, inv); err != nil {
 				return err
+			}
+			if inv.Status == StatusPaid {
+				return nil
 			}
 		}
 		if inv.AmountRemaining == 0 {
@@ -169,6 +192,10 @@ func (s *Service) Pay(ctx context.Context, sc account.Scope, invoiceID string) (
 	if attempt == nil {
 		return s.Get(ctx, sc, invoiceID)
 	}
+	// From here on the charge is carried through even if the caller hangs
+	// up: a half-sent charge is left to the reconciler, a finished one is
+	// recorded now.
+	ctx = context.WithoutCancel(ctx)
 	res, sendErr := s.payments.Send(ctx, sc, attempt)
 	if sendErr != nil {
 		// The attempt stays pending; the reconciler asks the gateway later.

@@ -2,6 +2,7 @@ package invoice
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/kassahq/kassa/internal/account"
@@ -28,7 +29,9 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 	if err != nil {
 		return empty, err
 	}
-	for _, v := range st {
+	for i, v := range st {
+		v = strings.ToLower(v)
+		st[i] = v
 		if !statuses[v] {
 			return empty, apperr.Invalidf("search.status must be a comma-separated list of draft, open, paid, void")
 		}

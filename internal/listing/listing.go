@@ -6,6 +6,7 @@ package listing
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -19,8 +20,14 @@ type Params struct {
 	Take int
 }
 
-// Offset is the number of rows to skip.
-func (p Params) Offset() int { return (p.Page - 1) * p.Take }
+// Offset is the number of rows to skip. A page too far out to count
+// skips everything rather than wrapping around to a negative offset.
+func (p Params) Offset() int {
+	if p.Take > 0 && p.Page-1 > math.MaxInt64/p.Take {
+		return math.MaxInt64
+	}
+	return (p.Page - 1) * p.Take
+}
 
 // ParseParams reads page (≥ 1, default 1) and take (1..50, default 10).
 func ParseParams(q url.Values) (Params, error) {

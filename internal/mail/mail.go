@@ -6,8 +6,13 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
+	"net"
+	netmail "net/mail"
 	"net/smtp"
 	"strings"
 	"time"
@@ -50,29 +55,112 @@ type SMTP struct {
 	Password string
 }
 
+// sendTimeout bounds one delivery, so that a server that stops answering
+// cannot hold up the outbox.
+const sendTimeout = time.Minute
+
 // Send delivers msg with net/smtp (STARTTLS when the server offers it).
 func (s SMTP) Send(ctx context.Context, msg Message) error {
-	var auth smtp.Auth
-	if s.Username != "" {
-		host, _, _ := strings.Cut(s.Addr, ":")
-		auth = smtp.PlainAuth("", s.Username, s.Password, host)
-	}
-	body := "From: " + s.From + "\r\nTo: " + msg.To + "\r\nSubject: " + mimeHeader(msg.Subject) +
-		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
-		strings.ReplaceAll(msg.Body, "\n", "\r\n")
-	if err := smtp.SendMail(s.Addr, auth, s.From, []string{msg.To}, []byte(body)); err != nil {
+	if err := s.send(ctx, msg); err != nil {
 		return fmt.Errorf("send mail to %s via %s: %w", msg.To, s.Addr, err)
 	}
 	return nil
 }
 
-func mimeHeader(s string) string {
-	for _, r := range s {
-		if r > 127 {
-			return "=?utf-8?q?" + strings.NewReplacer(" ", "_", "?", "=3F", "=", "=3D").Replace(s) + "?="
+func (s SMTP) send(ctx context.Context, msg Message) error {
+	host, _, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return err
+	}
+	envelopeFrom := s.From
+	if a, err := netmail.ParseAddress(s.From); err == nil {
+		envelopeFrom = a.Address // "Acme <billing@acme.test>" → billing@acme.test
+	}
+	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	deadline, _ := ctx.Deadline()
+	if err := conn.SetDeadline(deadline); err != nil {
+		conn.Close()
+		return err
+	}
+	c, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); ok {
+		if err := c.StartTLS(&tls.Config{ServerName: host}); err != nil {
+			return err
 		}
 	}
-	return s
+	if s.Username != "" {
+		if ok, _ := c.Extension("AUTH"); !ok {
+			return errors.New("the server does not support AUTH")
+		}
+		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(envelopeFrom); err != nil {
+		return err
+	}
+	if err := c.Rcpt(msg.To); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(s.render(msg, time.Now())); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
+}
+
+// render builds the RFC 5322 message. Header values never carry line
+// breaks (a name with a newline cannot add headers), and non-ASCII ones
+// are encoded as RFC 2047 words.
+func (s SMTP) render(msg Message, now time.Time) []byte {
+	domain := "kassa.invalid"
+	if a, err := netmail.ParseAddress(s.From); err == nil {
+		if _, d, ok := strings.Cut(a.Address, "@"); ok {
+			domain = d
+		}
+	}
+	var b strings.Builder
+	header := func(name, value string) {
+		b.WriteString(name + ": " + value + "\r\n")
+	}
+	header("From", headerValue(s.From))
+	header("To", headerValue(msg.To))
+	header("Subject", mimeHeader(msg.Subject))
+	header("Date", now.UTC().Format(time.RFC1123Z))
+	header("Message-ID", "<"+strings.ToLower(id.Random(24))+"@"+headerValue(domain)+">")
+	header("MIME-Version", "1.0")
+	header("Content-Type", "text/plain; charset=utf-8")
+	header("Content-Transfer-Encoding", "8bit")
+	b.WriteString("\r\n")
+	body := strings.ReplaceAll(msg.Body, "\r\n", "\n")
+	b.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
+	return []byte(b.String())
+}
+
+// headerValue folds line breaks into spaces.
+func headerValue(v string) string {
+	return strings.Join(strings.FieldsFunc(v, func(r rune) bool { return r == '\r' || r == '\n' }), " ")
+}
+
+func mimeHeader(v string) string {
+	return mime.QEncoding.Encode("utf-8", headerValue(v))
 }
 
 // Outbox delivers queued messages: a worker task.
@@ -95,8 +183,10 @@ const maxAttempts = 5
 // RunDue delivers the account's queued messages that are due.
 func (o *Outbox) RunDue(ctx context.Context, sc account.Scope) error {
 	now := sc.Now()
+	// A message left "sending" past its lease was claimed by a runner that
+	// stopped before recording the outcome: it is taken up again.
 	rows, err := o.db.Read().QueryContext(ctx, `SELECT id, kind, recipient, subject, body, attempts FROM emails
-		WHERE account_id = $1 AND status = 'queued' AND due_at <= $2 ORDER BY seq LIMIT 100`, sc.AccountID, now.Unix())
+		WHERE account_id = $1 AND status IN ('queued', 'sending') AND due_at <= $2 ORDER BY seq LIMIT 100`, sc.AccountID, now.Unix())
 	if err != nil {
 		return fmt.Errorf("load queued emails: %w", err)
 	}
@@ -116,7 +206,7 @@ func (o *Outbox) RunDue(ctx context.Context, sc account.Scope) error {
 	}
 	rows.Close()
 	for _, q := range batch {
-		claimed, err := o.claim(ctx, q.id)
+		claimed, err := o.claim(ctx, q.id, now)
 		if err != nil || !claimed {
 			continue
 		}
@@ -150,11 +240,16 @@ func (o *Outbox) RunDue(ctx context.Context, sc account.Scope) error {
 	return nil
 }
 
-// claim marks a queued message as being sent, so that only one runner sends it.
-func (o *Outbox) claim(ctx context.Context, emailID string) (bool, error) {
+// sendLease is how long a claimed message belongs to the runner sending it.
+const sendLease = 10 * time.Minute
+
+// claim marks a due message as being sent for the lease, so that only one
+// runner sends it.
+func (o *Outbox) claim(ctx context.Context, emailID string, now time.Time) (bool, error) {
 	var claimed bool
 	err := o.db.InTx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'sending', attempts = attempts + 1 WHERE id = $1 AND status = 'queued'`, emailID)
+		res, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'sending', attempts = attempts + 1, due_at = $1
+			WHERE id = $2 AND status IN ('queued', 'sending') AND due_at <= $3`, now.Add(sendLease).Unix(), emailID, now.Unix())
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kassahq/kassa/internal/apitest"
 	"github.com/kassahq/kassa/internal/mail"
@@ -17,10 +18,11 @@ import (
 
 // smtpSink is a minimal SMTP server that keeps what it receives.
 type smtpSink struct {
-	ln   net.Listener
-	mu   sync.Mutex
-	msgs []string
-	fail bool
+	ln    net.Listener
+	mu    sync.Mutex
+	msgs  []string
+	froms []string // MAIL commands as received
+	fail  bool
 }
 
 func newSMTPSink(t *testing.T) *smtpSink {
@@ -58,6 +60,7 @@ func (s *smtpSink) serve(c net.Conn) {
 		case "MAIL":
 			s.mu.Lock()
 			fail := s.fail
+			s.froms = append(s.froms, line)
 			s.mu.Unlock()
 			if fail {
 				tp.PrintfLine("451 try later")
@@ -130,6 +133,125 @@ func TestOutboxDeliversThroughSMTP(t *testing.T) {
 		msgs, _ = mail.List(ctx, env.App.DB.Read(), env.AccountID)
 		if msgs[1].Status != "queued" {
 			t.Fatalf("failed delivery: status %s", msgs[1].Status)
+		}
+	})
+}
+
+// Header values cannot smuggle in headers, non-ASCII subjects are RFC 2047
+// words, the envelope sender is the bare address, and the message is dated.
+func TestSMTPMessageHeaders(t *testing.T) {
+	sink := newSMTPSink(t)
+	s := mail.SMTP{Addr: sink.ln.Addr().String(), From: "Acme Billing <billing@acme.test>"}
+	err := s.Send(context.Background(), mail.Message{To: "ada@example.com",
+		Subject: "Rechnung INV-0001 von Müller GmbH\r\nBcc: victim@example.com", Body: "Hallo\nZahlen Sie hier"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.msgs) != 1 {
+		t.Fatalf("sink got %d messages", len(sink.msgs))
+	}
+	msg := sink.msgs[0]
+	// The sink's dot reader turns CRLF into LF.
+	head, body, _ := strings.Cut(msg, "\n\n")
+	for _, line := range strings.Split(head, "\n") {
+		if strings.HasPrefix(strings.ToLower(line), "bcc:") {
+			t.Fatalf("a header was injected:\n%s", head)
+		}
+	}
+	for _, want := range []string{"Subject: =?utf-8?q?Rechnung", "From: Acme Billing <billing@acme.test>", "Date: ", "Message-ID: <"} {
+		if !strings.Contains(head, want) {
+			t.Errorf("headers lack %q:\n%s", want, head)
+		}
+	}
+	for _, r := range head {
+		if r > 127 {
+			t.Fatalf("raw non-ASCII in the headers:\n%s", head)
+		}
+	}
+	if strings.TrimSpace(body) != "Hallo\nZahlen Sie hier" {
+		t.Errorf("body %q", body)
+	}
+	if len(sink.froms) != 1 || sink.froms[0] != "MAIL FROM:<billing@acme.test>" {
+		t.Errorf("envelope sender %q", sink.froms)
+	}
+}
+
+// A server that accepts the connection and then says nothing cannot hold
+// the outbox: Send gives up when its context ends.
+func TestSMTPSendStopsWithItsContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- mail.SMTP{Addr: ln.Addr().String(), From: "billing@acme.test"}.Send(ctx, mail.Message{To: "ada@example.com", Subject: "x", Body: "y"})
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Send to a silent server succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send to a silent server did not return")
+	}
+}
+
+// A message left "sending" by a runner that stopped before recording the
+// outcome is taken up again once its lease has run out.
+func TestOutboxRetakesAbandonedMessages(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		ctx := context.Background()
+		sink := newSMTPSink(t)
+		a, err := env.App.Accounts.Get(ctx, env.AccountID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := env.App.Accounts.ScopeOf(a)
+		err = env.App.DB.InTx(ctx, func(tx *store.Tx) error {
+			if err := mail.Enqueue(ctx, tx, sc, mail.Message{Kind: "test", To: "ada@example.com", Subject: "Stuck", Body: "x"}); err != nil {
+				return err
+			}
+			// What a runner that died mid-send leaves behind, lease expired.
+			_, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'sending', attempts = 1, due_at = $1 WHERE account_id = $2`,
+				sc.Now().Unix()-1, env.AccountID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		box := mail.NewOutbox(env.App.DB, mail.SMTP{Addr: sink.ln.Addr().String(), From: "billing@acme.test"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err := box.RunDue(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+		msgs, _ := mail.List(ctx, env.App.DB.Read(), env.AccountID)
+		if len(msgs) != 1 || msgs[0].Status != "sent" || len(sink.msgs) != 1 {
+			t.Fatalf("outbox %+v, sink got %d", msgs, len(sink.msgs))
 		}
 	})
 }

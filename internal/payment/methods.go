@@ -66,13 +66,14 @@ type BillingDetails struct {
 }
 
 // PaymentMethod is the API object. Only the gateway's reference and display
-// details are kept; never a full card number.
+// details are kept; never a full card number. Card and USBankAccount are
+// optional and not nullable in the contract: each appears for its type only.
 type PaymentMethod struct {
 	ID             string            `json:"id"`
 	Object         string            `json:"object"`
 	Type           string            `json:"type"`
-	Card           *Card             `json:"card"`
-	USBankAccount  *USBankAccount    `json:"us_bank_account"`
+	Card           *Card             `json:"card,omitempty"`
+	USBankAccount  *USBankAccount    `json:"us_bank_account,omitempty"`
 	BillingDetails BillingDetails    `json:"billing_details"`
 	AllowRedisplay string            `json:"allow_redisplay"`
 	Customer       *string           `json:"customer"`
@@ -143,8 +144,10 @@ func (p *AttachParams) validate() error {
 	return nil
 }
 
+// methodNotFound names the id asked for, redacted: it may be a card number
+// given in place of a token.
 func methodNotFound(pmID string) error {
-	return apperr.NotFoundf("Payment method %s not found", pmID)
+	return apperr.NotFoundf("Payment method %s not found", gateway.RedactToken(pmID))
 }
 
 // Attach turns a client-side token into a payment method of a customer and
@@ -212,7 +215,7 @@ func (s *Service) Attach(ctx context.Context, sc account.Scope, token string, p 
 		ID: id.New(id.PaymentMethod), Object: "payment_method", Type: gpm.Type,
 		AllowRedisplay: "unspecified", Customer: &cust.ID, Livemode: sc.Livemode, Metadata: map[string]string{},
 		Created: sc.Now().Unix(), gateway: g.Name(), ref: gpm.Ref, customerRef: gpm.CustomerRef,
-		BillingDetails: BillingDetails{Name: &cust.Name, Email: cust.Email, Address: Address{PostalCode: p.Zipcode}},
+		BillingDetails: BillingDetails{Name: &cust.Name, Email: cust.Email, Address: Address{PostalCode: nonEmpty(strings.TrimSpace(str(p.Zipcode)))}},
 	}
 	if c := gpm.Card; c != nil {
 		pm.Card = &Card{Brand: nonEmpty(c.Brand), Last4: nonEmpty(c.Last4), WalletType: nonEmpty(c.WalletType)}
@@ -352,7 +355,7 @@ func (s *Service) GetCustomerMethod(ctx context.Context, sc account.Scope, custo
 		return nil, err
 	}
 	if pm.Customer == nil || *pm.Customer != customerID {
-		return nil, apperr.NotFoundf("Payment method %s not found for customer %s", pmID, customerID)
+		return nil, apperr.NotFoundf("Payment method %s not found for customer %s", pm.ID, customerID)
 	}
 	return pm, nil
 }
@@ -466,7 +469,7 @@ func (s *Service) ListMethods(ctx context.Context, sc account.Scope, p MethodLis
 	} else if ok {
 		w.Add("pm.customer_id = ?", v)
 	}
-	types, err := p.Search.List("type")
+	types, err := searchEnum(p.Search, "type", []string{gateway.TypeCard, gateway.TypeUSBankAccount})
 	if err != nil {
 		return empty, err
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
@@ -92,8 +94,9 @@ func scanTransaction(row interface{ Scan(...any) error }) (*Transaction, error) 
 	return t, nil
 }
 
+// transactionNotFound names the id asked for, redacted like a token.
 func transactionNotFound(txnID string) error {
-	return apperr.NotFoundf("Transaction %s not found", txnID)
+	return apperr.NotFoundf("Transaction %s not found", gateway.RedactToken(txnID))
 }
 
 func getTransaction(ctx context.Context, q store.Querier, sc account.Scope, txnID, lock string) (*Transaction, error) {
@@ -121,9 +124,33 @@ type TransactionListParams struct {
 	InvoiceID string
 }
 
+// Search values of type and status: what Kassa records, plus the rest of
+// the contract's vocabulary (payouts, transfers, failed charges), which
+// Kassa never records and so matches nothing.
+var (
+	searchTypes    = []string{TypeCharge, TypeRefund, "payout", "transfer", "adjustment"}
+	searchStatuses = []string{StatusSucceeded, StatusRefunded, "failed", "pending", "available"}
+)
+
+// searchEnum reads a list-valued search key whose values must be among
+// allowed, in any case; it returns them lower-case.
+func searchEnum(s listing.Search, key string, allowed []string) ([]string, error) {
+	vals, err := s.List(key)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		vals[i] = strings.ToLower(v)
+		if !slices.Contains(allowed, vals[i]) {
+			return nil, apperr.Invalidf("search.%s must be a comma-separated list of %s", key, strings.Join(allowed, ", "))
+		}
+	}
+	return vals, nil
+}
+
 // ListTransactions returns a page of the account's balance transactions,
 // newest first. Search keys: type, status (comma lists), customer, invoice,
-// payment_method, created[gt|gte|lt|lte], amount[gt|gte|lt|lte].
+// payment_method, created, amount and available_on [gt|gte|lt|lte].
 func (s *Service) ListTransactions(ctx context.Context, sc account.Scope, p TransactionListParams) (listing.Page[*Transaction], error) {
 	var empty listing.Page[*Transaction]
 	w := &listing.Where{}
@@ -131,12 +158,15 @@ func (s *Service) ListTransactions(ctx context.Context, sc account.Scope, p Tran
 	if p.InvoiceID != "" {
 		w.Add("t.invoice_id = ?", p.InvoiceID)
 	}
-	for _, key := range []string{"type", "status"} {
-		vals, err := p.Search.List(key)
+	for _, f := range []struct {
+		key     string
+		allowed []string
+	}{{"type", searchTypes}, {"status", searchStatuses}} {
+		vals, err := searchEnum(p.Search, f.key, f.allowed)
 		if err != nil {
 			return empty, err
 		}
-		w.In("t."+key, vals)
+		w.In("t."+f.key, vals)
 	}
 	for key, col := range map[string]string{"customer": "t.customer_id", "invoice": "t.invoice_id", "payment_method": "t.payment_method_id"} {
 		v, ok, err := p.Search.String(key)
@@ -151,6 +181,9 @@ func (s *Service) ListTransactions(ctx context.Context, sc account.Scope, p Tran
 		return empty, err
 	}
 	if err := p.Search.Range(w, "amount", "t.amount"); err != nil {
+		return empty, err
+	}
+	if err := p.Search.Range(w, "available_on", "t.available_on"); err != nil {
 		return empty, err
 	}
 	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "transactions", Columns: txnColumns,

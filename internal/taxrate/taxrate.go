@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/govalues/decimal"
@@ -71,7 +72,7 @@ type CreateParams struct {
 type UpdateParams struct {
 	TaxType     *string         `json:"tax_type"`
 	DisplayName *string         `json:"display_name"`
-	Description *string         `json:"description"`
+	Description Clearable       `json:"description"`
 	Active      *bool           `json:"active"`
 	Percentage  json.RawMessage `json:"percentage"`
 	Inclusive   json.RawMessage `json:"inclusive"`
@@ -97,6 +98,37 @@ func checkLen(field string, v *string, max int) error {
 		return apperr.Invalidf("%s must be shorter than or equal to %d characters", field, max)
 	}
 	return nil
+}
+
+// Clearable is a text field of a partial update. Absent (Set false), it
+// leaves the value alone; JSON null or "" clears it; a string sets it.
+type Clearable struct {
+	Set   bool
+	Value *string
+}
+
+// SetTo returns a Clearable that sets (or, with "", clears) a value.
+func SetTo(v string) Clearable { return Clearable{Set: true, Value: &v} }
+
+// UnmarshalJSON records that the field was sent, and its value.
+func (c *Clearable) UnmarshalJSON(b []byte) error {
+	c.Set, c.Value = true, nil
+	if string(b) == "null" {
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err // a *json.UnmarshalTypeError the decoder names the field in
+	}
+	c.Value = &v
+	return nil
+}
+
+func sameText(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func optional(v *string) *string {
@@ -135,6 +167,10 @@ func parsePercentage(raw json.RawMessage) (decimal.Decimal, error) {
 	if c := text[0]; c != '-' && (c < '0' || c > '9') {
 		return decimal.Decimal{}, apperr.Invalidf("percentage must be a number")
 	}
+	text, err := exactPercentText(text)
+	if err != nil {
+		return decimal.Decimal{}, err
+	}
 	d, err := billing.ParsePercentage(text)
 	if err != nil {
 		msg := err.Error()
@@ -145,6 +181,52 @@ func parsePercentage(raw json.RawMessage) (decimal.Decimal, error) {
 			billing.MaxPercentDecimals)
 	}
 	return d, nil
+}
+
+// exactPercentText rewrites a JSON number as plain decimal text with no
+// exponent and no superfluous zeros ("7.2500" → "7.25", "1e1" → "10"), digit
+// for digit, so that nothing is rounded on the way to the decimal type (which
+// holds 19 digits and would round 7.250000000000000000001 to 7.25). A number
+// with more decimal places than a percentage may have, or more than three
+// integer digits, is refused here without building its text.
+func exactPercentText(text string) (string, error) {
+	neg := strings.HasPrefix(text, "-")
+	mant, exp := strings.TrimPrefix(text, "-"), 0
+	if i := strings.IndexAny(mant, "eE"); i >= 0 {
+		e, err := strconv.Atoi(strings.TrimPrefix(mant[i+1:], "+"))
+		if err != nil {
+			return "", apperr.Invalidf("percentage must be a number from 0 to 100")
+		}
+		mant, exp = mant[:i], e
+	}
+	intPart, frac, _ := strings.Cut(mant, ".")
+	digits := intPart + frac
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return "", apperr.Invalidf("percentage must be a number")
+	}
+	// The value is digits × 10^-scale.
+	scale := int64(len(frac)) - int64(exp)
+	digits = strings.TrimLeft(digits, "0")
+	for strings.HasSuffix(digits, "0") {
+		digits, scale = digits[:len(digits)-1], scale-1
+	}
+	switch {
+	case digits == "":
+		return "0", nil
+	case neg:
+		return "", apperr.Invalidf("percentage must not be negative")
+	case scale > billing.MaxPercentDecimals:
+		return "", apperr.Invalidf("percentage must not have more than %d decimal places", billing.MaxPercentDecimals)
+	case int64(len(digits))-scale > 3:
+		return "", apperr.Invalidf("percentage must not be greater than 100")
+	case scale <= 0:
+		return digits + strings.Repeat("0", int(-scale)), nil
+	}
+	if n := int(scale) + 1 - len(digits); n > 0 {
+		digits = strings.Repeat("0", n) + digits
+	}
+	cut := len(digits) - int(scale)
+	return digits[:cut] + "." + digits[cut:], nil
 }
 
 func checkCountry(v *string) (string, error) {
@@ -302,7 +384,7 @@ func (p *UpdateParams) validate() error {
 	if err := checkDisplayName(*p.TaxType, p.DisplayName); err != nil {
 		return err
 	}
-	return checkLen("description", p.Description, 500)
+	return checkLen("description", p.Description.Value, 500)
 }
 
 // Update changes a rate's type, names or active flag and records tax.updated.
@@ -320,6 +402,7 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, rateID string, p
 		if r, err = get(ctx, tx, sc.AccountID, rateID, lock); err != nil {
 			return err
 		}
+		before := *r
 		switch {
 		case p.DisplayName != nil && strings.TrimSpace(*p.DisplayName) != "":
 			r.DisplayName = strings.TrimSpace(*p.DisplayName)
@@ -328,11 +411,15 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, rateID string, p
 			r.DisplayName = *p.TaxType
 		}
 		r.TaxType = *p.TaxType
-		if p.Description != nil {
-			r.Description = optional(p.Description)
+		if p.Description.Set {
+			r.Description = optional(p.Description.Value)
 		}
 		if p.Active != nil {
 			r.Active = *p.Active
+		}
+		if r.TaxType == before.TaxType && r.DisplayName == before.DisplayName &&
+			sameText(r.Description, before.Description) && r.Active == before.Active {
+			return nil // nothing changes: nothing to record or announce
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE tax_rates SET tax_type = $1, display_name = $2, description = $3,
 			active = $4, updated = $5 WHERE account_id = $6 AND id = $7`,
