@@ -159,7 +159,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*Account, error) {
 // malformed key is bad input (400); an unknown or revoked key is 401.
 func (s *Service) Authenticate(ctx context.Context, secret string) (Scope, error) {
 	if !ValidKeyFormat(secret) {
-		return Scope{}, apperr.Invalidf("Missing apiKey header or invalid apiKey format")
+		return Scope{}, apperr.New(apperr.BadRequest, "", "Missing apiKey header or invalid apiKey format")
 	}
 	hash := hashKey(secret)
 	now := time.Now()

@@ -157,7 +157,7 @@ func TestCustomerBadInput(t *testing.T) {
 func TestAuthentication(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		res := env.Do(apitest.Request{Method: "GET", Path: "/v1/customers", Key: "-"}).Want(t, 400)
-		if !strings.Contains(res.Message(t), "Missing apiKey header") {
+		if !strings.Contains(res.Message(t), "Missing apiKey header") || res.Map(t)["error"] != "Bad Request" {
 			t.Fatalf("missing key: %s", res.Body)
 		}
 		env.Do(apitest.Request{Method: "GET", Path: "/v1/customers", Key: "sk_test_short"}).Want(t, 400)

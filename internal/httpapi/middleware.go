@@ -18,6 +18,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/idempotency"
 )
@@ -89,7 +90,7 @@ func (s *Server) withAccessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", requestID(r.Context())),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", safePath(r.URL.Path)),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
 			slog.Duration("duration", time.Since(start)))
 	})
@@ -161,7 +162,7 @@ func (s *Server) withIdempotency(sc account.Scope, route string, h handlerFunc) 
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		endpoint := r.Method + " " + strings.TrimPrefix(r.URL.Path, "/v1")
+		endpoint := r.Method + " " + safePath(strings.TrimPrefix(r.URL.Path, "/v1"))
 		res, err := s.Idempotency.Begin(r.Context(), sc.AccountID, endpoint, key[0], fingerprint(r, body))
 		if err != nil {
 			s.writeError(w, r, err)
@@ -230,4 +231,17 @@ func fingerprint(r *http.Request, body []byte) string {
 		h.Write(body)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// safePath hides card numbers a path may carry (the sandbox accepts test
+// card numbers where tokens go) before the path is logged or stored.
+func safePath(path string) string {
+	if !strings.ContainsAny(path, "0123456789") {
+		return path
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		segs[i] = gateway.RedactToken(seg)
+	}
+	return strings.Join(segs, "/")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kassahq/kassa/internal/apitest"
+	"github.com/kassahq/kassa/internal/httpapi"
 )
 
 func TestHealthMetricsAndOpenAPI(t *testing.T) {
@@ -73,4 +74,16 @@ func TestTestClock(t *testing.T) {
 			t.Fatalf("live advance: %s", res2.Body)
 		}
 	})
+}
+
+func TestSafePathHidesCardNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		"/v1/payment-methods/4242424242424242/attach":       "/v1/payment-methods/****4242/attach",
+		"/v1/customers/cus_abc":                             "/v1/customers/cus_abc",
+		"/v1/invoices/84c413b1-cda9-4637-a75d-352e36274bf2": "/v1/invoices/84c413b1-cda9-4637-a75d-352e36274bf2",
+	} {
+		if got := httpapi.SafePathForTest(in); got != want {
+			t.Errorf("safePath(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

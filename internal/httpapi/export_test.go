@@ -1,0 +1,4 @@
+package httpapi
+
+// SafePathForTest exposes safePath to the external tests.
+var SafePathForTest = safePath
