@@ -287,6 +287,15 @@ func TestInvoicePayDeclineVoid(t *testing.T) {
 			t.Fatalf("declined invoice %v", got)
 		}
 		res = env.Post("/v1/invoices/"+id2+"/pay", nil).Want(t, 402).Map(t)
+		var attempts struct {
+			Data []map[string]any `json:"data"`
+			Meta struct{ ItemsTotal int }
+		}
+		env.Get("/v1/invoices/" + id2 + "/payment-attempts").Want(t, 200).JSON(t, &attempts)
+		if attempts.Meta.ItemsTotal != 2 || attempts.Data[0]["status"] != "declined" || attempts.Data[0]["decline_code"] != "card_declined" ||
+			num(attempts.Data[1]["amount"]) != 2000 {
+			t.Fatalf("payment attempts %+v", attempts)
+		}
 		if got := env.Get("/v1/invoices/" + id2).Map(t); num(got["attempt_count"]) != 2 {
 			t.Fatalf("second attempt: attempt_count %v", got["attempt_count"])
 		}

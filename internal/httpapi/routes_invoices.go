@@ -9,6 +9,7 @@ import (
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/invoice"
+	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/payment"
 )
 
@@ -25,6 +26,7 @@ func (s *Server) invoiceRoutes() {
 	s.handle("POST /invoices/{id}/payments", s.recordInvoicePayment)
 	s.handle("GET /invoices/{id}/pdf", s.invoicePDF)
 	s.handle("GET /invoices/{id}/transactions", s.listInvoiceTransactions)
+	s.handle("GET /invoices/{id}/payment-attempts", s.listInvoiceAttempts)
 	s.handle("GET /invoices/{id}/transactions/{transactionId}", s.getInvoiceTransaction)
 }
 
@@ -138,4 +140,16 @@ func (s *Server) getInvoiceTransaction(w http.ResponseWriter, r *http.Request, s
 		return err
 	}
 	return reply(w, http.StatusOK)(s.Invoices.Transaction(r.Context(), sc, invID, r.PathValue("transactionId")))
+}
+
+func (s *Server) listInvoiceAttempts(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
+	invID, err := invoiceID(r)
+	if err != nil {
+		return err
+	}
+	page, err := listing.ParseParams(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK)(s.Invoices.Attempts(r.Context(), sc, invID, page))
 }

@@ -390,6 +390,15 @@ func (s *Service) Transactions(ctx context.Context, sc account.Scope, invoiceID 
 	return s.payments.ListTransactions(ctx, sc, p)
 }
 
+// Attempts lists the charge attempts of an invoice, declined and
+// unconfirmed ones included (they are not balance transactions).
+func (s *Service) Attempts(ctx context.Context, sc account.Scope, invoiceID string, p listing.Params) (listing.Page[*payment.Attempt], error) {
+	if _, err := s.Get(ctx, sc, invoiceID); err != nil {
+		return listing.Page[*payment.Attempt]{}, err
+	}
+	return s.payments.ListAttempts(ctx, sc, invoiceID, p)
+}
+
 // Transaction returns one balance transaction of an invoice.
 func (s *Service) Transaction(ctx context.Context, sc account.Scope, invoiceID, txnID string) (*payment.Transaction, error) {
 	if _, err := s.Get(ctx, sc, invoiceID); err != nil {

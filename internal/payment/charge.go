@@ -15,6 +15,7 @@ import (
 	"github.com/kassahq/kassa/internal/customer"
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/id"
+	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/store"
 )
 
@@ -235,23 +236,14 @@ func (s *Service) GetAttempt(ctx context.Context, sc account.Scope, attemptID st
 	return attemptByID(ctx, s.db.Read(), sc, attemptID, "")
 }
 
-// ListAttempts returns the attempts made for an invoice, oldest first.
-func (s *Service) ListAttempts(ctx context.Context, sc account.Scope, invoiceID string) ([]*Attempt, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT `+attemptColumns+attemptFrom+`
-		WHERE a.account_id = $1 AND a.invoice_id = $2 ORDER BY a.seq`, sc.AccountID, invoiceID)
-	if err != nil {
-		return nil, fmt.Errorf("list payment attempts: %w", err)
-	}
-	defer rows.Close()
-	var out []*Attempt
-	for rows.Next() {
-		a, err := scanAttempt(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+// ListAttempts returns a page of the charge attempts made for an invoice,
+// oldest first: approved, declined and unconfirmed alike.
+func (s *Service) ListAttempts(ctx context.Context, sc account.Scope, invoiceID string, p listing.Params) (listing.Page[*Attempt], error) {
+	w := &listing.Where{}
+	w.Add("a.account_id = ?", sc.AccountID)
+	w.Add("a.invoice_id = ?", invoiceID)
+	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "payment attempts", Columns: attemptColumns, From: attemptFrom,
+		OrderBy: "a.seq"}, w, p, func(r listing.Row) (*Attempt, error) { return scanAttempt(r) })
 }
 
 // chargeRequest is the gateway request of an attempt: always the same for

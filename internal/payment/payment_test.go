@@ -303,8 +303,8 @@ func TestAttemptsAndTransactionsOfAnInvoice(t *testing.T) {
 			}
 		}
 		f.charge(t, "no-invoice")
-		list, err := f.svc.ListAttempts(ctx, sc, "inv-1")
-		if err != nil || len(list) != 2 || list[0].Amount != 1000 || list[1].Amount != 1200 {
+		list, err := f.svc.ListAttempts(ctx, sc, "inv-1", listing.Params{Page: 1, Take: 10})
+		if err != nil || list.Meta.ItemsTotal != 2 || list.Data[0].Amount != 1000 || list.Data[1].Amount != 1200 {
 			t.Fatalf("attempts of inv-1: %+v, %v", list, err)
 		}
 		page, err := f.svc.ListTransactions(ctx, sc, payment.TransactionListParams{Page: listing.Params{Page: 1, Take: 10}, InvoiceID: "inv-1"})
