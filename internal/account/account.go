@@ -162,7 +162,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Scope, error
 		return Scope{}, apperr.New(apperr.BadRequest, "", "Missing apiKey header or invalid apiKey format")
 	}
 	hash := hashKey(secret)
-	now := time.Now()
+	now := s.base.Now()
 	if a := s.keys.get(hash, now); a != nil {
 		return s.ScopeOf(a), nil
 	}
