@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
-		a.Worker.Run(workCtx, cfg.workInterval)
+		a.RunBackground(workCtx, cfg.workInterval)
 	}()
 
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/catalog"
@@ -98,6 +100,30 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		Payments: a.Payments, Invoices: a.Invoices,
 	})
 	return a, nil
+}
+
+// RunBackground runs the due work every interval and, every hour, forgets
+// idempotency keys past their retention, until ctx ends.
+func (a *App) RunBackground(ctx context.Context, interval time.Duration) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if err := a.Idempotency.Sweep(ctx); err != nil {
+				a.Logger.Error("idempotency sweep failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	a.Worker.Run(ctx, interval)
+	wg.Wait()
 }
 
 // Handler is the HTTP handler of the whole app.
