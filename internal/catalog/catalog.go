@@ -11,7 +11,6 @@ package catalog
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 
@@ -129,56 +128,9 @@ func searchList(search listing.Search, key string) ([]string, error) {
 	return values, nil
 }
 
-func checkLen(field string, v *string, max int) error {
-	if v != nil && len([]rune(*v)) > max {
-		return apperr.Invalidf("%s must be shorter than or equal to %d characters", field, max)
-	}
-	return nil
-}
-
-// Clearable is a text field of a partial update. Absent (Set false), it
-// leaves the value alone; JSON null or "" clears it; a string sets it.
-type Clearable struct {
-	Set   bool
-	Value *string
-}
-
-// SetTo returns a Clearable that sets (or, with "", clears) a value.
-func SetTo(v string) Clearable { return Clearable{Set: true, Value: &v} }
-
-// UnmarshalJSON records that the field was sent, and its value.
-func (c *Clearable) UnmarshalJSON(b []byte) error {
-	c.Set, c.Value = true, nil
-	if string(b) == "null" {
-		return nil
-	}
-	var v string
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err // a *json.UnmarshalTypeError the decoder names the field in
-	}
-	c.Value = &v
-	return nil
-}
-
-// value is the new value: nil when the field clears it.
-func (c Clearable) value() *string { return optional(c.Value) }
-
 // optional turns an empty string into "no value".
-func optional(v *string) *string {
-	if v == nil || *v == "" {
-		return nil
-	}
-	s := *v
-	return &s
-}
 
 // sameText reports whether two optional texts are equal.
-func sameText(a, b *string) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
 
 // lockRows is the row-lock suffix for rows of the given table aliases, so
 // that joined rows (the account) are not locked along with them.

@@ -13,6 +13,7 @@ import (
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/billing"
 	"github.com/kassahq/kassa/internal/event"
+	"github.com/kassahq/kassa/internal/field"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/store"
@@ -75,7 +76,7 @@ type PriceParams struct {
 // description may change on an active price; the other price fields are
 // listed so that sending one is refused with a message saying why.
 type ActivePriceParams struct {
-	Description Clearable       `json:"description"`
+	Description field.Clearable `json:"description"`
 	Currency    json.RawMessage `json:"currency"`
 	UnitAmount  json.RawMessage `json:"unit_amount"`
 	Type        json.RawMessage `json:"type"`
@@ -145,10 +146,10 @@ func (p *PriceParams) validate() (priceSpec, error) {
 		}
 		s.taxBehavior = *p.TaxBehavior
 	}
-	if err := checkLen("description", p.Description, 255); err != nil {
+	if err := field.CheckLen("description", p.Description, 255); err != nil {
 		return s, err
 	}
-	s.description = optional(p.Description)
+	s.description = field.Optional(p.Description)
 	return s, nil
 }
 
@@ -213,7 +214,7 @@ func samePrice(a, b *Price) bool {
 	sameRecurring := a.Recurring == nil && b.Recurring == nil ||
 		a.Recurring != nil && b.Recurring != nil && *a.Recurring == *b.Recurring
 	return a.Currency == b.Currency && a.UnitAmount == b.UnitAmount && a.Type == b.Type && sameRecurring &&
-		a.TaxBehavior == b.TaxBehavior && sameText(a.Description, b.Description)
+		a.TaxBehavior == b.TaxBehavior && field.SameText(a.Description, b.Description)
 }
 
 func recurringColumns(r *Recurring) (*string, *int64) {
@@ -419,7 +420,7 @@ func (s *Service) UpdateActivePrice(ctx context.Context, sc account.Scope, price
 				f.name, priceID, priceID)
 		}
 	}
-	if err := checkLen("description", params.Description.Value, 255); err != nil {
+	if err := field.CheckLen("description", params.Description.Value, 255); err != nil {
 		return nil, err
 	}
 	var p *Price
@@ -432,10 +433,10 @@ func (s *Service) UpdateActivePrice(ctx context.Context, sc account.Scope, price
 			return apperr.BadRequestf("PRICE_INACTIVE",
 				"Price %s is inactive: change it with PATCH /prices/%s/inactive", p.ID, p.ID)
 		}
-		if !params.Description.Set || sameText(params.Description.value(), p.Description) {
+		if !params.Description.Set || field.SameText(params.Description.New(), p.Description) {
 			return nil // nothing changes: nothing to record or announce
 		}
-		p.Description = params.Description.value()
+		p.Description = params.Description.New()
 		if _, err := tx.ExecContext(ctx, `UPDATE prices SET description = $1, updated = $2 WHERE account_id = $3 AND id = $4`,
 			p.Description, sc.Now().Unix(), sc.AccountID, p.ID); err != nil {
 			return fmt.Errorf("update price: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/event"
+	"github.com/kassahq/kassa/internal/field"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/store"
@@ -57,9 +58,9 @@ func (p *CreateProductParams) priceParams() PriceParams {
 // stay as they are. A null or empty description clears it; a null tax_code
 // puts back the default code.
 type UpdateProductParams struct {
-	Name        *string   `json:"name"`
-	Description Clearable `json:"description"`
-	TaxCode     Clearable `json:"tax_code"`
+	Name        *string         `json:"name"`
+	Description field.Clearable `json:"description"`
+	TaxCode     field.Clearable `json:"tax_code"`
 }
 
 // ProductListParams filter GET /products.
@@ -80,7 +81,7 @@ func checkName(v *string) (string, error) {
 		return "", apperr.Invalidf("name should not be empty")
 	}
 	name := strings.TrimSpace(*v)
-	if err := checkLen("name", &name, 100); err != nil {
+	if err := field.CheckLen("name", &name, 100); err != nil {
 		return "", err
 	}
 	return name, nil
@@ -118,7 +119,7 @@ func (p *UpdateProductParams) validate() error {
 			return err
 		}
 	}
-	if err := checkLen("description", p.Description.Value, 255); err != nil {
+	if err := field.CheckLen("description", p.Description.Value, 255); err != nil {
 		return err
 	}
 	return checkTaxCode(p.TaxCode.Value)
@@ -248,7 +249,7 @@ func (s *Service) UpdateProduct(ctx context.Context, sc account.Scope, productID
 			}
 		}
 		if params.Description.Set {
-			prod.Description = params.Description.value()
+			prod.Description = params.Description.New()
 		}
 		if params.TaxCode.Set {
 			prod.TaxCode = taxcode.Default
@@ -256,7 +257,7 @@ func (s *Service) UpdateProduct(ctx context.Context, sc account.Scope, productID
 				prod.TaxCode = *params.TaxCode.Value
 			}
 		}
-		if prod.Name == before.Name && sameText(prod.Description, before.Description) && prod.TaxCode == before.TaxCode {
+		if prod.Name == before.Name && field.SameText(prod.Description, before.Description) && prod.TaxCode == before.TaxCode {
 			return nil // nothing changes: nothing to record or announce
 		}
 		prod.Updated = sc.Now().Unix()

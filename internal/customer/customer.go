@@ -17,6 +17,7 @@ import (
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/billing"
 	"github.com/kassahq/kassa/internal/event"
+	"github.com/kassahq/kassa/internal/field"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/store"
@@ -135,22 +136,15 @@ func NewService(db *store.DB) *Service { return &Service{db: db} }
 // AddDeletionGuard registers a rule consulted before a customer is deleted.
 func (s *Service) AddDeletionGuard(g DeletionGuard) { s.guards = append(s.guards, g) }
 
-func checkLen(field string, v *string, max int) error {
-	if v != nil && len([]rune(*v)) > max {
-		return apperr.Invalidf("%s must be shorter than or equal to %d characters", field, max)
-	}
-	return nil
-}
-
-func checkEmail(field string, v *string) error {
+func checkEmail(name string, v *string) error {
 	if v == nil {
 		return nil
 	}
-	if err := checkLen(field, v, 128); err != nil {
+	if err := field.CheckLen(name, v, 128); err != nil {
 		return err
 	}
 	if a, err := mail.ParseAddress(*v); err != nil || a.Address != *v || a.Name != "" {
-		return apperr.Invalidf("%s must be an email", field)
+		return apperr.Invalidf("%s must be an email", name)
 	}
 	return nil
 }
@@ -190,7 +184,7 @@ func (p *CreateParams) validate() (currency string, err error) {
 		v *string
 		n int
 	}{{"name", p.Name, 100}, {"description", p.Description, 500}, {"phone", p.Phone, 25}} {
-		if err := checkLen(c.f, c.v, c.n); err != nil {
+		if err := field.CheckLen(c.f, c.v, c.n); err != nil {
 			return "", err
 		}
 	}
@@ -388,7 +382,7 @@ func (p *UpdateParams) validate() error {
 			{"shippingAddress.shippingPhone", sa.Phone, 25}}...)
 	}
 	for _, c := range checks {
-		if err := checkLen(c.f, c.v, c.n); err != nil {
+		if err := field.CheckLen(c.f, c.v, c.n); err != nil {
 			return err
 		}
 	}

@@ -291,7 +291,7 @@ func TestInvoicePayDeclineVoid(t *testing.T) {
 			Data []map[string]any `json:"data"`
 			Meta struct{ ItemsTotal int }
 		}
-		env.Get("/v1/invoices/" + id2 + "/payment-attempts").Want(t, 200).JSON(t, &attempts)
+		env.Get("/v1/invoices/"+id2+"/payment-attempts").Want(t, 200).JSON(t, &attempts)
 		if attempts.Meta.ItemsTotal != 2 || attempts.Data[0]["status"] != "declined" || attempts.Data[0]["decline_code"] != "card_declined" ||
 			num(attempts.Data[1]["amount"]) != 2000 {
 			t.Fatalf("payment attempts %+v", attempts)

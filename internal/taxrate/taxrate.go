@@ -22,6 +22,7 @@ import (
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/billing"
 	"github.com/kassahq/kassa/internal/event"
+	"github.com/kassahq/kassa/internal/field"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/store"
@@ -72,7 +73,7 @@ type CreateParams struct {
 type UpdateParams struct {
 	TaxType     *string         `json:"tax_type"`
 	DisplayName *string         `json:"display_name"`
-	Description Clearable       `json:"description"`
+	Description field.Clearable `json:"description"`
 	Active      *bool           `json:"active"`
 	Percentage  json.RawMessage `json:"percentage"`
 	Inclusive   json.RawMessage `json:"inclusive"`
@@ -93,52 +94,6 @@ type Service struct {
 // NewService returns a tax-rate Service.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
-func checkLen(field string, v *string, max int) error {
-	if v != nil && len([]rune(*v)) > max {
-		return apperr.Invalidf("%s must be shorter than or equal to %d characters", field, max)
-	}
-	return nil
-}
-
-// Clearable is a text field of a partial update. Absent (Set false), it
-// leaves the value alone; JSON null or "" clears it; a string sets it.
-type Clearable struct {
-	Set   bool
-	Value *string
-}
-
-// SetTo returns a Clearable that sets (or, with "", clears) a value.
-func SetTo(v string) Clearable { return Clearable{Set: true, Value: &v} }
-
-// UnmarshalJSON records that the field was sent, and its value.
-func (c *Clearable) UnmarshalJSON(b []byte) error {
-	c.Set, c.Value = true, nil
-	if string(b) == "null" {
-		return nil
-	}
-	var v string
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err // a *json.UnmarshalTypeError the decoder names the field in
-	}
-	c.Value = &v
-	return nil
-}
-
-func sameText(a, b *string) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-func optional(v *string) *string {
-	if v == nil || *v == "" {
-		return nil
-	}
-	s := *v
-	return &s
-}
-
 func checkTaxType(v *string) error {
 	if v == nil || *v == "" {
 		return apperr.Invalidf("tax_type should not be empty")
@@ -154,7 +109,7 @@ func checkDisplayName(taxType string, v *string) error {
 	if taxType == Custom && (v == nil || strings.TrimSpace(*v) == "") {
 		return apperr.Invalidf("display_name should not be empty when tax_type is Custom")
 	}
-	return checkLen("display_name", v, 100)
+	return field.CheckLen("display_name", v, 100)
 }
 
 // parsePercentage reads the percentage as exact decimal text: 0–100 with at
@@ -247,7 +202,7 @@ func (p *CreateParams) validate() (*TaxRate, error) {
 	if err := checkDisplayName(*p.TaxType, p.DisplayName); err != nil {
 		return nil, err
 	}
-	if err := checkLen("description", p.Description, 500); err != nil {
+	if err := field.CheckLen("description", p.Description, 500); err != nil {
 		return nil, err
 	}
 	country, err := checkCountry(p.Country)
@@ -261,7 +216,7 @@ func (p *CreateParams) validate() (*TaxRate, error) {
 	if p.Inclusive == nil {
 		return nil, apperr.Invalidf("inclusive should not be empty")
 	}
-	r := &TaxRate{Object: "tax_rate", Active: true, Country: country, Description: optional(p.Description),
+	r := &TaxRate{Object: "tax_rate", Active: true, Country: country, Description: field.Optional(p.Description),
 		DisplayName: *p.TaxType, Inclusive: *p.Inclusive, Percentage: json.Number(pct.String()), TaxType: *p.TaxType}
 	if p.DisplayName != nil && strings.TrimSpace(*p.DisplayName) != "" {
 		r.DisplayName = strings.TrimSpace(*p.DisplayName)
@@ -384,7 +339,7 @@ func (p *UpdateParams) validate() error {
 	if err := checkDisplayName(*p.TaxType, p.DisplayName); err != nil {
 		return err
 	}
-	return checkLen("description", p.Description.Value, 500)
+	return field.CheckLen("description", p.Description.Value, 500)
 }
 
 // Update changes a rate's type, names or active flag and records tax.updated.
@@ -412,13 +367,13 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, rateID string, p
 		}
 		r.TaxType = *p.TaxType
 		if p.Description.Set {
-			r.Description = optional(p.Description.Value)
+			r.Description = field.Optional(p.Description.Value)
 		}
 		if p.Active != nil {
 			r.Active = *p.Active
 		}
 		if r.TaxType == before.TaxType && r.DisplayName == before.DisplayName &&
-			sameText(r.Description, before.Description) && r.Active == before.Active {
+			field.SameText(r.Description, before.Description) && r.Active == before.Active {
 			return nil // nothing changes: nothing to record or announce
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE tax_rates SET tax_type = $1, display_name = $2, description = $3,
