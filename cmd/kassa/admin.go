@@ -14,6 +14,21 @@ func openQuiet(ctx context.Context, cfg config) (*app.App, error) {
 	return app.Open(ctx, app.Config{DatabaseURL: cfg.databaseURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
+// accountOrDefault returns accountID, or the first account's id when it is empty.
+func accountOrDefault(ctx context.Context, a *app.App, accountID string) (string, error) {
+	if accountID != "" {
+		return accountID, nil
+	}
+	def, err := a.Accounts.Default(ctx)
+	if err != nil {
+		return "", err
+	}
+	if def == nil {
+		return "", fmt.Errorf("no account yet: run kassa serve once or kassa accounts create")
+	}
+	return def.ID, nil
+}
+
 func accounts(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "gateway" {
 		return accountsGateway(ctx, args[1:], getenv, stdout, stderr)
@@ -66,15 +81,10 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	defer a.Close()
-	if *accountID == "" && args[0] != "revoke" {
-		def, err := a.Accounts.Default(ctx)
-		if err != nil {
+	if args[0] != "revoke" {
+		if *accountID, err = accountOrDefault(ctx, a, *accountID); err != nil {
 			return err
 		}
-		if def == nil {
-			return fmt.Errorf("no account yet: run kassa serve once or kassa accounts create")
-		}
-		*accountID = def.ID
 	}
 	switch args[0] {
 	case "create":

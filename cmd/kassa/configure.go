@@ -49,15 +49,8 @@ func accountsConfigure(ctx context.Context, args []string, getenv func(string) s
 		return err
 	}
 	defer a.Close()
-	if *accountID == "" {
-		def, err := a.Accounts.Default(ctx)
-		if err != nil {
-			return err
-		}
-		if def == nil {
-			return errors.New("no account yet: run kassa serve once or kassa accounts create")
-		}
-		*accountID = def.ID
+	if *accountID, err = accountOrDefault(ctx, a, *accountID); err != nil {
+		return err
 	}
 	if given["address-line1"] || given["address-line2"] || given["city"] || given["state"] || given["postal-code"] {
 		current, err := account.GetProfile(ctx, a.DB.Read(), *accountID)

@@ -33,15 +33,8 @@ func accountsGateway(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	defer a.Close()
-	if *accountID == "" {
-		def, err := a.Accounts.Default(ctx)
-		if err != nil {
-			return err
-		}
-		if def == nil {
-			return fmt.Errorf("no account yet: run kassa serve once or kassa accounts create")
-		}
-		*accountID = def.ID
+	if *accountID, err = accountOrDefault(ctx, a, *accountID); err != nil {
+		return err
 	}
 	if err := a.Accounts.SetGateway(ctx, *accountID, *name, *secret); err != nil {
 		return err
