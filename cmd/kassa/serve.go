@@ -15,6 +15,7 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/app"
 	"github.com/kassahq/kassa/internal/mail"
+	"github.com/kassahq/kassa/internal/store"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -58,6 +59,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer a.Close()
+	release, err := store.LockServer(cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer release()
 
 	boot, err := a.Accounts.Bootstrap(ctx)
 	if err != nil {

@@ -485,3 +485,46 @@ func TestCustomerSortByEmailAgreesAcrossEngines(t *testing.T) {
 		}
 	})
 }
+
+// TestReadsNeverReturnReplacedCustomers: whatever caching sits behind GET,
+// once an update has answered, every later read sees it, with readers
+// hammering the same customer meanwhile.
+func TestReadsNeverReturnReplacedCustomers(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		id := env.Post("/v1/customers", map[string]any{"name": "v0"}).Want(t, 201).Map(t)["id"].(string)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						env.Get("/v1/customers/" + id)
+					}
+				}
+			}()
+		}
+		for i := 1; i <= 40; i++ {
+			name := fmt.Sprintf("v%d", i)
+			env.Patch("/v1/customers/"+id, map[string]any{"name": name}).Want(t, 200)
+			if got := env.Get("/v1/customers/"+id).Want(t, 200).Map(t)["name"]; got != name {
+				close(stop)
+				wg.Wait()
+				t.Fatalf("after updating to %s, GET answered %v", name, got)
+			}
+		}
+		// The default payment method is written by the payment domain.
+		env.Post("/v1/payment-methods/tok_visa/attach", map[string]any{"customerId": id}).Want(t, 200)
+		if got := env.Get("/v1/customers/" + id).Map(t)["default_payment_method"]; got == nil {
+			t.Error("GET after attach lacks the default payment method")
+		}
+		env.Delete("/v1/customers/"+id).Want(t, 200)
+		env.Get("/v1/customers/"+id).Want(t, 404)
+		close(stop)
+		wg.Wait()
+	})
+}

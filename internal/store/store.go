@@ -52,6 +52,9 @@ type DB struct {
 	writer  *sql.DB
 	reader  *sql.DB
 	stmts   *stmtCache
+
+	versionsMu sync.Mutex
+	versions   map[string]*tableVersion
 }
 
 // Querier is what reads need; both *sql.DB and *Tx satisfy it.
@@ -245,6 +248,22 @@ func (db *DB) Ping(ctx context.Context) error { return db.writer.PingContext(ctx
 type Tx struct {
 	*sql.Tx
 	Dialect Dialect
+	db      *DB
+	touched []*tableVersion
+}
+
+// Touch tells the read caches that this transaction writes table: they stop
+// serving it from the moment of the call until the transaction has ended.
+// Every write to a table that has a ReadCache must touch it.
+func (tx *Tx) Touch(table string) {
+	tv := tx.db.versionOf(table)
+	for _, t := range tx.touched {
+		if t == tv {
+			return
+		}
+	}
+	tv.begin()
+	tx.touched = append(tx.touched, tv)
 }
 
 // InTx runs fn in a write transaction and commits it when fn returns nil.
@@ -268,8 +287,12 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
+	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect, db: db}
 	defer func() {
+		// After commit or rollback: the caches may read the table again.
+		for _, tv := range tx.touched {
+			tv.end()
+		}
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
 			panic(p)
