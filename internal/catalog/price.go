@@ -226,16 +226,17 @@ func recurringColumns(r *Recurring) (*string, *int64) {
 }
 
 const priceColumns = `pr.id, pr.product_id, pr.active, pr.currency, pr.unit_amount, pr.type, pr.recurring_interval,
-	pr.recurring_interval_count, pr.tax_behavior, pr.description, pr.created, a.livemode`
+	pr.recurring_interval_count, pr.tax_behavior, pr.description, pr.created`
 
-const priceFrom = ` FROM prices pr JOIN accounts a ON a.id = pr.account_id`
+const priceFrom = ` FROM prices pr`
 
-func (s *Service) scanPrice(row interface{ Scan(...any) error }) (*Price, error) {
-	p := &Price{Object: "price"}
+// scanPrice reads a price row; livemode is the account's, known from the scope.
+func (s *Service) scanPrice(row interface{ Scan(...any) error }, livemode bool) (*Price, error) {
+	p := &Price{Object: "price", Livemode: livemode}
 	var interval *string
 	var count *int64
 	if err := row.Scan(&p.ID, &p.Product, &p.Active, &p.Currency, &p.UnitAmount, &p.Type, &interval, &count,
-		&p.TaxBehavior, &p.Description, &p.Created, &p.Livemode); err != nil {
+		&p.TaxBehavior, &p.Description, &p.Created); err != nil {
 		return nil, err
 	}
 	p.UnitAmountDecimal = strconv.FormatInt(p.UnitAmount, 10)
@@ -253,9 +254,9 @@ func priceNotFound(priceID string) error {
 	return apperr.NotFoundf("Price %s not found", priceID)
 }
 
-func (s *Service) getPrice(ctx context.Context, q store.Querier, accountID, priceID, lock string) (*Price, error) {
+func (s *Service) getPrice(ctx context.Context, q store.Querier, sc account.Scope, priceID, lock string) (*Price, error) {
 	p, err := s.scanPrice(q.QueryRowContext(ctx, `SELECT `+priceColumns+priceFrom+`
-		WHERE pr.account_id = $1 AND pr.id = $2 AND pr.deleted_at IS NULL`+lock, accountID, priceID))
+		WHERE pr.account_id = $1 AND pr.id = $2 AND pr.deleted_at IS NULL`+lock, sc.AccountID, priceID), sc.Livemode)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, priceNotFound(priceID)
 	}
@@ -267,7 +268,7 @@ func (s *Service) getPrice(ctx context.Context, q store.Querier, accountID, pric
 
 // GetPrice returns a price of the account.
 func (s *Service) GetPrice(ctx context.Context, sc account.Scope, priceID string) (*Price, error) {
-	return s.getPrice(ctx, s.db.Read(), sc.AccountID, priceID, "")
+	return s.getPrice(ctx, s.db.Read(), sc, priceID, "")
 }
 
 // CreatePrice adds a price to a product and records price.created. A product
@@ -279,7 +280,7 @@ func (s *Service) CreatePrice(ctx context.Context, sc account.Scope, productID s
 	}
 	var p *Price
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		prod, err := getProduct(ctx, tx, sc.AccountID, productID, lockRows(tx, "p"))
+		prod, err := getProduct(ctx, tx, sc, productID, lockRows(tx, "p"))
 		if err != nil {
 			return err
 		}
@@ -309,20 +310,20 @@ func (s *Service) CreatePrice(ctx context.Context, sc account.Scope, productID s
 // when it was its product's default price, clears that (product.updated).
 func (s *Service) DeletePrice(ctx context.Context, sc account.Scope, priceID string) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		p, err := s.getPrice(ctx, tx, sc.AccountID, priceID, "")
+		p, err := s.getPrice(ctx, tx, sc, priceID, "")
 		if err != nil {
 			return err
 		}
 		// Lock the product before the price, in the order DeleteProduct
 		// takes them, then read the price again under its lock.
-		prod, err := getProduct(ctx, tx, sc.AccountID, p.Product, lockRows(tx, "p"))
+		prod, err := getProduct(ctx, tx, sc, p.Product, lockRows(tx, "p"))
 		if apperr.IsKind(err, apperr.NotFound) {
 			return priceNotFound(priceID) // deleted with its product meanwhile
 		}
 		if err != nil {
 			return err
 		}
-		if p, err = s.getPrice(ctx, tx, sc.AccountID, priceID, lockRows(tx, "pr")); err != nil {
+		if p, err = s.getPrice(ctx, tx, sc, priceID, lockRows(tx, "pr")); err != nil {
 			return err
 		}
 		use, err := s.priceInUse(ctx, tx, sc.AccountID, p.ID, Deleting)
@@ -366,7 +367,7 @@ func (s *Service) UpdateInactivePrice(ctx context.Context, sc account.Scope, pri
 	var p *Price
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if p, err = s.getPrice(ctx, tx, sc.AccountID, priceID, lockRows(tx, "pr")); err != nil {
+		if p, err = s.getPrice(ctx, tx, sc, priceID, lockRows(tx, "pr")); err != nil {
 			return err
 		}
 		if p.Active {
@@ -426,7 +427,7 @@ func (s *Service) UpdateActivePrice(ctx context.Context, sc account.Scope, price
 	var p *Price
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if p, err = s.getPrice(ctx, tx, sc.AccountID, priceID, lockRows(tx, "pr")); err != nil {
+		if p, err = s.getPrice(ctx, tx, sc, priceID, lockRows(tx, "pr")); err != nil {
 			return err
 		}
 		if !p.Active {
@@ -455,7 +456,7 @@ func (s *Service) SetPriceActive(ctx context.Context, sc account.Scope, priceID 
 	var p *Price
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if p, err = s.getPrice(ctx, tx, sc.AccountID, priceID, lockRows(tx, "pr")); err != nil {
+		if p, err = s.getPrice(ctx, tx, sc, priceID, lockRows(tx, "pr")); err != nil {
 			return err
 		}
 		if p.Active == active {
@@ -532,7 +533,7 @@ func (s *Service) ListPrices(ctx context.Context, sc account.Scope, p PriceListP
 		return listing.Page[*Price]{}, err
 	}
 	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "prices", Columns: priceColumns, From: priceFrom,
-		OrderBy: "pr.created DESC, pr.seq DESC"}, w, p.Page, func(r listing.Row) (*Price, error) { return s.scanPrice(r) })
+		OrderBy: "pr.created DESC, pr.seq DESC"}, w, p.Page, func(r listing.Row) (*Price, error) { return s.scanPrice(r, sc.Livemode) })
 }
 
 // PriceInfo is what invoices, subscriptions and checkout need to know of a

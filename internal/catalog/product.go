@@ -196,14 +196,15 @@ func setDefaultPrice(ctx context.Context, tx *store.Tx, accountID string, prod *
 	return nil
 }
 
-const productColumns = `p.id, p.active, p.created, p.default_price, p.description, p.name, p.tax_code, p.updated, a.livemode`
+const productColumns = `p.id, p.active, p.created, p.default_price, p.description, p.name, p.tax_code, p.updated`
 
-const productFrom = ` FROM products p JOIN accounts a ON a.id = p.account_id`
+const productFrom = ` FROM products p`
 
-func scanProduct(row interface{ Scan(...any) error }) (*Product, error) {
-	p := &Product{Object: "product"}
+// scanProduct reads a product row; livemode is the account's, known from the scope.
+func scanProduct(row interface{ Scan(...any) error }, livemode bool) (*Product, error) {
+	p := &Product{Object: "product", Livemode: livemode}
 	if err := row.Scan(&p.ID, &p.Active, &p.Created, &p.DefaultPrice, &p.Description, &p.Name, &p.TaxCode,
-		&p.Updated, &p.Livemode); err != nil {
+		&p.Updated); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -213,9 +214,9 @@ func productNotFound(productID string) error {
 	return apperr.NotFoundf("Product %s not found", productID)
 }
 
-func getProduct(ctx context.Context, q store.Querier, accountID, productID, lock string) (*Product, error) {
+func getProduct(ctx context.Context, q store.Querier, sc account.Scope, productID, lock string) (*Product, error) {
 	p, err := scanProduct(q.QueryRowContext(ctx, `SELECT `+productColumns+productFrom+`
-		WHERE p.account_id = $1 AND p.id = $2 AND p.deleted_at IS NULL`+lock, accountID, productID))
+		WHERE p.account_id = $1 AND p.id = $2 AND p.deleted_at IS NULL`+lock, sc.AccountID, productID), sc.Livemode)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, productNotFound(productID)
 	}
@@ -227,7 +228,7 @@ func getProduct(ctx context.Context, q store.Querier, accountID, productID, lock
 
 // GetProduct returns a product of the account.
 func (s *Service) GetProduct(ctx context.Context, sc account.Scope, productID string) (*Product, error) {
-	return getProduct(ctx, s.db.Read(), sc.AccountID, productID, "")
+	return getProduct(ctx, s.db.Read(), sc, productID, "")
 }
 
 // UpdateProduct changes a product and records product.updated.
@@ -238,7 +239,7 @@ func (s *Service) UpdateProduct(ctx context.Context, sc account.Scope, productID
 	var prod *Product
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if prod, err = getProduct(ctx, tx, sc.AccountID, productID, lockRows(tx, "p")); err != nil {
+		if prod, err = getProduct(ctx, tx, sc, productID, lockRows(tx, "p")); err != nil {
 			return err
 		}
 		before := *prod
@@ -284,7 +285,7 @@ func (s *Service) SetProductActive(ctx context.Context, sc account.Scope, produc
 	var prod *Product
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if prod, err = getProduct(ctx, tx, sc.AccountID, productID, lockRows(tx, "p")); err != nil {
+		if prod, err = getProduct(ctx, tx, sc, productID, lockRows(tx, "p")); err != nil {
 			return err
 		}
 		if prod.Active == active {
@@ -307,11 +308,11 @@ func (s *Service) SetProductActive(ctx context.Context, sc account.Scope, produc
 // uses one of them. It records price.deleted per price, then product.deleted.
 func (s *Service) DeleteProduct(ctx context.Context, sc account.Scope, productID string) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		prod, err := getProduct(ctx, tx, sc.AccountID, productID, lockRows(tx, "p"))
+		prod, err := getProduct(ctx, tx, sc, productID, lockRows(tx, "p"))
 		if err != nil {
 			return err
 		}
-		prices, err := s.productPrices(ctx, tx, sc.AccountID, prod.ID)
+		prices, err := s.productPrices(ctx, tx, sc, prod.ID)
 		if err != nil {
 			return err
 		}
@@ -349,17 +350,17 @@ func (s *Service) DeleteProduct(ctx context.Context, sc account.Scope, productID
 }
 
 // productPrices returns a product's live prices, oldest first, locked.
-func (s *Service) productPrices(ctx context.Context, tx *store.Tx, accountID, productID string) ([]*Price, error) {
+func (s *Service) productPrices(ctx context.Context, tx *store.Tx, sc account.Scope, productID string) ([]*Price, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+priceColumns+priceFrom+`
 		WHERE pr.account_id = $1 AND pr.product_id = $2 AND pr.deleted_at IS NULL ORDER BY pr.seq`+lockRows(tx, "pr"),
-		accountID, productID)
+		sc.AccountID, productID)
 	if err != nil {
 		return nil, fmt.Errorf("list prices of %s: %w", productID, err)
 	}
 	defer rows.Close()
 	var out []*Price
 	for rows.Next() {
-		p, err := s.scanPrice(rows)
+		p, err := s.scanPrice(rows, sc.Livemode)
 		if err != nil {
 			return nil, err
 		}
@@ -402,5 +403,5 @@ func (s *Service) ListProducts(ctx context.Context, sc account.Scope, p ProductL
 		return listing.Page[*Product]{}, err
 	}
 	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "products", Columns: productColumns, From: productFrom,
-		OrderBy: "p.created DESC, p.seq DESC"}, w, p.Page, func(r listing.Row) (*Product, error) { return scanProduct(r) })
+		OrderBy: "p.created DESC, p.seq DESC"}, w, p.Page, func(r listing.Row) (*Product, error) { return scanProduct(r, sc.Livemode) })
 }

@@ -310,12 +310,8 @@ func (s *Service) Get(ctx context.Context, sc account.Scope, customerID string) 
 
 // GetTx returns a live customer inside a transaction, locking its row so
 // concurrent changes to it wait.
-func GetTx(ctx context.Context, tx *store.Tx, accountID, customerID string) (*Customer, error) {
-	var livemode bool
-	if err := tx.QueryRowContext(ctx, `SELECT livemode FROM accounts WHERE id = $1`, accountID).Scan(&livemode); err != nil {
-		return nil, fmt.Errorf("load account %s: %w", accountID, err)
-	}
-	return get(ctx, tx, accountID, customerID, tx.Dialect.ForUpdate(), livemode)
+func GetTx(ctx context.Context, tx *store.Tx, sc account.Scope, customerID string) (*Customer, error) {
+	return get(ctx, tx, sc.AccountID, customerID, tx.Dialect.ForUpdate(), sc.Livemode)
 }
 
 func get(ctx context.Context, q store.Querier, accountID, customerID, lock string, livemode bool) (*Customer, error) {
@@ -338,7 +334,7 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, customerID strin
 	var c *Customer
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if c, err = GetTx(ctx, tx, sc.AccountID, customerID); err != nil {
+		if c, err = GetTx(ctx, tx, sc, customerID); err != nil {
 			return err
 		}
 		if err := p.apply(c); err != nil {
@@ -482,7 +478,7 @@ func (p *UpdateParams) apply(c *Customer) error {
 // Delete soft-deletes a customer and records customer.deleted.
 func (s *Service) Delete(ctx context.Context, sc account.Scope, customerID string) error {
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		c, err := GetTx(ctx, tx, sc.AccountID, customerID)
+		c, err := GetTx(ctx, tx, sc, customerID)
 		if err != nil {
 			return err
 		}

@@ -148,7 +148,7 @@ func (s *Service) Create(ctx context.Context, sc account.Scope, p CreateParams) 
 }
 
 func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p CreateParams, now time.Time) (*Invoice, error) {
-	cust, err := customer.GetTx(ctx, tx, sc.AccountID, *p.Customer)
+	cust, err := customer.GetTx(ctx, tx, sc, *p.Customer)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 	rates := make([]billing.Rate, 0, len(item.Tax))
 	names := map[string]string{}
 	for _, taxID := range item.Tax {
-		r, err := taxrate.GetTx(ctx, tx, sc.AccountID, taxID)
+		r, err := taxrate.GetTx(ctx, tx, sc, taxID)
 		if err != nil {
 			return builtLine{}, err
 		}

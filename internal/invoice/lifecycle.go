@@ -152,7 +152,7 @@ func (s *Service) Pay(ctx context.Context, sc account.Scope, invoiceID string) (
 		}
 		// The customer's row is locked before the account's (numbering), the
 		// order invoice creation takes them in.
-		if _, err := customer.GetTx(ctx, tx, sc.AccountID, inv.Customer); apperr.IsKind(err, apperr.NotFound) {
+		if _, err := customer.GetTx(ctx, tx, sc, inv.Customer); apperr.IsKind(err, apperr.NotFound) {
 			// The invoice stays for the record; there is nobody left to charge.
 			return apperr.BadRequestf("CUSTOMER_DELETED", "Invoice %s cannot be paid: its customer %s was deleted", inv.ID, inv.Customer)
 		} else if err != nil {

@@ -136,7 +136,7 @@ func (s *Service) PrepareCharge(ctx context.Context, tx *store.Tx, sc account.Sc
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	c, err := customer.GetTx(ctx, tx, sc.AccountID, p.CustomerID)
+	c, err := customer.GetTx(ctx, tx, sc, p.CustomerID)
 	if err != nil {
 		return nil, err
 	}

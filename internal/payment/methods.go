@@ -231,7 +231,7 @@ func (s *Service) Attach(ctx context.Context, sc account.Scope, token string, p 
 		}
 	}
 	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		c, err := customer.GetTx(ctx, tx, sc.AccountID, cust.ID)
+		c, err := customer.GetTx(ctx, tx, sc, cust.ID)
 		if err != nil {
 			return err
 		}
@@ -398,7 +398,7 @@ func (s *Service) Detach(ctx context.Context, sc account.Scope, pmID string) (*P
 			WHERE account_id = $3 AND id = $4`, owner, now, sc.AccountID, pmID); err != nil {
 			return fmt.Errorf("detach payment method: %w", err)
 		}
-		c, err := customer.GetTx(ctx, tx, sc.AccountID, owner)
+		c, err := customer.GetTx(ctx, tx, sc, owner)
 		switch {
 		case apperr.IsKind(err, apperr.NotFound): // a deleted customer has no default to fix
 		case err != nil:
@@ -429,7 +429,7 @@ func (s *Service) SetDefault(ctx context.Context, sc account.Scope, pmID string)
 		if pm.Customer == nil {
 			return apperr.BadRequestf("PAYMENT_METHOD_DETACHED", "Payment method %s is not attached to a customer", pmID)
 		}
-		c, err := customer.GetTx(ctx, tx, sc.AccountID, *pm.Customer)
+		c, err := customer.GetTx(ctx, tx, sc, *pm.Customer)
 		if err != nil {
 			return err
 		}

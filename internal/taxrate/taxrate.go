@@ -272,15 +272,16 @@ func (r *TaxRate) CheckUsable() error {
 }
 
 const columns = `t.id, t.active, t.country, t.created, t.description, t.display_name, t.inclusive, t.percentage,
-	t.tax_type, a.livemode`
+	t.tax_type`
 
-const from = ` FROM tax_rates t JOIN accounts a ON a.id = t.account_id`
+const from = ` FROM tax_rates t`
 
-func scan(row interface{ Scan(...any) error }) (*TaxRate, error) {
-	r := &TaxRate{Object: "tax_rate"}
+// scan reads a tax rate row; livemode is the account's, known from the scope.
+func scan(row interface{ Scan(...any) error }, livemode bool) (*TaxRate, error) {
+	r := &TaxRate{Object: "tax_rate", Livemode: livemode}
 	var pct string
 	if err := row.Scan(&r.ID, &r.Active, &r.Country, &r.Created, &r.Description, &r.DisplayName, &r.Inclusive,
-		&pct, &r.TaxType, &r.Livemode); err != nil {
+		&pct, &r.TaxType); err != nil {
 		return nil, err
 	}
 	r.Percentage = json.Number(pct)
@@ -294,9 +295,9 @@ func notFound(rateID string) error {
 	return apperr.NotFoundf("Tax rate %s not found", rateID)
 }
 
-func get(ctx context.Context, q store.Querier, accountID, rateID, lock string) (*TaxRate, error) {
+func get(ctx context.Context, q store.Querier, sc account.Scope, rateID, lock string) (*TaxRate, error) {
 	r, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+from+` WHERE t.account_id = $1 AND t.id = $2`+lock,
-		accountID, rateID))
+		sc.AccountID, rateID), sc.Livemode)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(rateID)
 	}
@@ -308,18 +309,18 @@ func get(ctx context.Context, q store.Querier, accountID, rateID, lock string) (
 
 // Get returns a tax rate of the account.
 func (s *Service) Get(ctx context.Context, sc account.Scope, rateID string) (*TaxRate, error) {
-	return get(ctx, s.db.Read(), sc.AccountID, rateID, "")
+	return get(ctx, s.db.Read(), sc, rateID, "")
 }
 
 // GetTx returns a tax rate of the account, with its Rate for the tax maths,
 // inside tx. On PostgreSQL the row is share-locked until tx ends. An unknown
 // or another account's rate is a 404 error.
-func GetTx(ctx context.Context, tx *store.Tx, accountID, rateID string) (*TaxRate, error) {
+func GetTx(ctx context.Context, tx *store.Tx, sc account.Scope, rateID string) (*TaxRate, error) {
 	lock := ""
 	if tx.Dialect == store.Postgres {
 		lock = " FOR SHARE OF t"
 	}
-	return get(ctx, tx, accountID, rateID, lock)
+	return get(ctx, tx, sc, rateID, lock)
 }
 
 func (p *UpdateParams) validate() error {
@@ -354,7 +355,7 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, rateID string, p
 		if lock != "" {
 			lock += " OF t"
 		}
-		if r, err = get(ctx, tx, sc.AccountID, rateID, lock); err != nil {
+		if r, err = get(ctx, tx, sc, rateID, lock); err != nil {
 			return err
 		}
 		before := *r
@@ -406,5 +407,5 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 		return listing.Page[*TaxRate]{}, err
 	}
 	return listing.Fetch(ctx, s.db.Read(), listing.Query{What: "tax rates", Columns: columns, From: from,
-		OrderBy: "t.created DESC, t.seq DESC"}, w, p.Page, func(r listing.Row) (*TaxRate, error) { return scan(r) })
+		OrderBy: "t.created DESC, t.seq DESC"}, w, p.Page, func(r listing.Row) (*TaxRate, error) { return scan(r, sc.Livemode) })
 }

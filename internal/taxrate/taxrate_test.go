@@ -3,6 +3,7 @@ package taxrate_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/kassahq/kassa/internal/account"
 	"testing"
 
 	"github.com/kassahq/kassa/internal/apitest"
@@ -33,7 +34,7 @@ func TestGetTx(t *testing.T) {
 			var r *taxrate.TaxRate
 			err := env.App.DB.InTx(ctx, func(tx *store.Tx) error {
 				var err error
-				r, err = taxrate.GetTx(ctx, tx, accountID, id)
+				r, err = taxrate.GetTx(ctx, tx, account.Scope{AccountID: accountID}, id)
 				return err
 			})
 			return r, err
