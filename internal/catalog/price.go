@@ -255,15 +255,10 @@ func priceNotFound(priceID string) error {
 }
 
 func (s *Service) getPrice(ctx context.Context, q store.Querier, sc account.Scope, priceID, lock string) (*Price, error) {
-	p, err := s.scanPrice(q.QueryRowContext(ctx, `SELECT `+priceColumns+priceFrom+`
-		WHERE pr.account_id = $1 AND pr.id = $2 AND pr.deleted_at IS NULL`+lock, sc.AccountID, priceID), sc.Livemode)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, priceNotFound(priceID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load price %s: %w", priceID, err)
-	}
-	return p, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+priceColumns+priceFrom+`
+		WHERE pr.account_id = $1 AND pr.id = $2 AND pr.deleted_at IS NULL`+lock, sc.AccountID, priceID),
+		func(r store.Row) (*Price, error) { return s.scanPrice(r, sc.Livemode) },
+		func() error { return priceNotFound(priceID) }, "price "+priceID)
 }
 
 // GetPrice returns a price of the account.

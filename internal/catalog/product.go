@@ -215,15 +215,10 @@ func productNotFound(productID string) error {
 }
 
 func getProduct(ctx context.Context, q store.Querier, sc account.Scope, productID, lock string) (*Product, error) {
-	p, err := scanProduct(q.QueryRowContext(ctx, `SELECT `+productColumns+productFrom+`
-		WHERE p.account_id = $1 AND p.id = $2 AND p.deleted_at IS NULL`+lock, sc.AccountID, productID), sc.Livemode)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, productNotFound(productID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load product %s: %w", productID, err)
-	}
-	return p, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+productColumns+productFrom+`
+		WHERE p.account_id = $1 AND p.id = $2 AND p.deleted_at IS NULL`+lock, sc.AccountID, productID),
+		func(r store.Row) (*Product, error) { return scanProduct(r, sc.Livemode) },
+		func() error { return productNotFound(productID) }, "product "+productID)
 }
 
 // GetProduct returns a product of the account.

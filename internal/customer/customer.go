@@ -6,9 +6,7 @@ package customer
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -315,15 +313,10 @@ func GetTx(ctx context.Context, tx *store.Tx, sc account.Scope, customerID strin
 }
 
 func get(ctx context.Context, q store.Querier, accountID, customerID, lock string, livemode bool) (*Customer, error) {
-	c, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+from+`
-		WHERE c.account_id = $1 AND c.id = $2 AND c.deleted_at IS NULL`+lock, accountID, customerID), livemode)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound(customerID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load customer %s: %w", customerID, err)
-	}
-	return c, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+columns+from+`
+		WHERE c.account_id = $1 AND c.id = $2 AND c.deleted_at IS NULL`+lock, accountID, customerID),
+		func(r store.Row) (*Customer, error) { return scan(r, livemode) },
+		func() error { return notFound(customerID) }, "customer "+customerID)
 }
 
 // Update changes a customer and records customer.updated.

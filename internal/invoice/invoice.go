@@ -9,9 +9,7 @@ package invoice
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -286,13 +284,12 @@ func behavior(inclusive bool) string {
 }
 
 func (s *Service) get(ctx context.Context, q store.Querier, sc account.Scope, invoiceID, lock string) (*Invoice, error) {
-	inv, err := s.scanInvoice(q.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices i
-		WHERE i.account_id = $1 AND i.id = $2`+lock, sc.AccountID, invoiceID), sc.Livemode)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound(invoiceID)
-	}
+	inv, err := store.One(q.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices i
+		WHERE i.account_id = $1 AND i.id = $2`+lock, sc.AccountID, invoiceID),
+		func(r store.Row) (*Invoice, error) { return s.scanInvoice(r, sc.Livemode) },
+		func() error { return notFound(invoiceID) }, "invoice "+invoiceID)
 	if err != nil {
-		return nil, fmt.Errorf("load invoice %s: %w", invoiceID, err)
+		return nil, err
 	}
 	if err := s.loadLines(ctx, q, inv); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/kassahq/kassa/internal/store"
 )
 
 // Querier is what Fetch reads with; store.Querier satisfies it.
@@ -13,7 +14,7 @@ type Querier interface {
 }
 
 // Row is one result row to scan.
-type Row interface{ Scan(dest ...any) error }
+type Row = store.Row
 
 // Query names what a list reads.
 type Query struct {

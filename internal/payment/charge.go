@@ -220,15 +220,10 @@ func attemptByKey(ctx context.Context, q store.Querier, sc account.Scope, key st
 }
 
 func attemptByID(ctx context.Context, q store.Querier, sc account.Scope, attemptID, lock string) (*Attempt, error) {
-	a, err := scanAttempt(q.QueryRowContext(ctx, `SELECT `+attemptColumns+attemptFrom+`
-		WHERE a.account_id = $1 AND a.id = $2`+lock, sc.AccountID, attemptID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, apperr.NotFoundf("Payment attempt %s not found", attemptID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load payment attempt %s: %w", attemptID, err)
-	}
-	return a, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+attemptColumns+attemptFrom+`
+		WHERE a.account_id = $1 AND a.id = $2`+lock, sc.AccountID, attemptID),
+		func(r store.Row) (*Attempt, error) { return scanAttempt(r) },
+		func() error { return apperr.NotFoundf("Payment attempt %s not found", attemptID) }, "payment attempt "+attemptID)
 }
 
 // GetAttempt returns one of the account's payment attempts.

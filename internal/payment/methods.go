@@ -328,15 +328,10 @@ func scanMethod(row interface{ Scan(...any) error }, livemode bool) (*PaymentMet
 // getMethod loads one of the account's payment methods; lock is "" or the
 // dialect's row lock.
 func getMethod(ctx context.Context, q store.Querier, sc account.Scope, pmID, lock string) (*PaymentMethod, error) {
-	pm, err := scanMethod(q.QueryRowContext(ctx, `SELECT `+methodColumns+` FROM payment_methods pm
-		WHERE pm.account_id = $1 AND pm.id = $2`+lock, sc.AccountID, pmID), sc.Livemode)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, methodNotFound(pmID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load payment method %s: %w", pmID, err)
-	}
-	return pm, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+methodColumns+` FROM payment_methods pm
+		WHERE pm.account_id = $1 AND pm.id = $2`+lock, sc.AccountID, pmID),
+		func(r store.Row) (*PaymentMethod, error) { return scanMethod(r, sc.Livemode) },
+		func() error { return methodNotFound(pmID) }, "payment method "+pmID)
 }
 
 // GetMethod returns one of the account's payment methods.

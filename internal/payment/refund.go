@@ -2,7 +2,6 @@ package payment
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -162,15 +161,10 @@ func scanRefund(row interface{ Scan(...any) error }) (*refund, error) {
 }
 
 func getRefund(ctx context.Context, q store.Querier, sc account.Scope, refundID, lock string) (*refund, error) {
-	r, err := scanRefund(q.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE account_id = $1 AND id = $2`+lock,
-		sc.AccountID, refundID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, apperr.NotFoundf("Refund %s not found", refundID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load refund %s: %w", refundID, err)
-	}
-	return r, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE account_id = $1 AND id = $2`+lock,
+		sc.AccountID, refundID),
+		func(r store.Row) (*refund, error) { return scanRefund(r) },
+		func() error { return apperr.NotFoundf("Refund %s not found", refundID) }, "refund "+refundID)
 }
 
 // finishRefund stores the gateway's answer to a refund and returns its

@@ -2,9 +2,7 @@ package payment
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -100,15 +98,10 @@ func transactionNotFound(txnID string) error {
 }
 
 func getTransaction(ctx context.Context, q store.Querier, sc account.Scope, txnID, lock string) (*Transaction, error) {
-	t, err := scanTransaction(q.QueryRowContext(ctx, `SELECT `+txnColumns+` FROM balance_transactions t
-		WHERE t.account_id = $1 AND t.id = $2`+lock, sc.AccountID, txnID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, transactionNotFound(txnID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load transaction %s: %w", txnID, err)
-	}
-	return t, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+txnColumns+` FROM balance_transactions t
+		WHERE t.account_id = $1 AND t.id = $2`+lock, sc.AccountID, txnID),
+		func(r store.Row) (*Transaction, error) { return scanTransaction(r) },
+		func() error { return transactionNotFound(txnID) }, "transaction "+txnID)
 }
 
 // GetTransaction returns one of the account's balance transactions.

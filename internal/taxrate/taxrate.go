@@ -9,9 +9,7 @@ package taxrate
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -296,15 +294,10 @@ func notFound(rateID string) error {
 }
 
 func get(ctx context.Context, q store.Querier, sc account.Scope, rateID, lock string) (*TaxRate, error) {
-	r, err := scan(q.QueryRowContext(ctx, `SELECT `+columns+from+` WHERE t.account_id = $1 AND t.id = $2`+lock,
-		sc.AccountID, rateID), sc.Livemode)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound(rateID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load tax rate %s: %w", rateID, err)
-	}
-	return r, nil
+	return store.One(q.QueryRowContext(ctx, `SELECT `+columns+from+` WHERE t.account_id = $1 AND t.id = $2`+lock,
+		sc.AccountID, rateID),
+		func(r store.Row) (*TaxRate, error) { return scan(r, sc.Livemode) },
+		func() error { return notFound(rateID) }, "tax rate "+rateID)
 }
 
 // Get returns a tax rate of the account.
