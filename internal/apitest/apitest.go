@@ -26,6 +26,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/app"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/openapi"
@@ -133,6 +134,17 @@ func (env *Env) NewAccount(name string) (accountID, key string) {
 		env.T.Fatalf("create account: %v", err)
 	}
 	return c.Account.ID, c.Secret
+}
+
+// ScopeOf is an account's scope as of now (its test clock included), for
+// tests that call services directly.
+func (env *Env) ScopeOf(accountID string) account.Scope {
+	env.T.Helper()
+	a, err := env.App.Accounts.Get(context.Background(), accountID)
+	if err != nil {
+		env.T.Fatalf("load account %s: %v", accountID, err)
+	}
+	return env.App.Accounts.ScopeOf(a)
 }
 
 // Response is an HTTP answer.

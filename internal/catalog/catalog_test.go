@@ -4,22 +4,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apitest"
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/catalog"
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/taxcode"
 )
-
-func scope(t *testing.T, env *apitest.Env, accountID string) account.Scope {
-	t.Helper()
-	a, err := env.App.Accounts.Get(context.Background(), accountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env.App.Accounts.ScopeOf(a)
-}
 
 func ptr[T any](v T) *T { return &v }
 
@@ -37,7 +27,7 @@ func priceTx(t *testing.T, env *apitest.Env, accountID, priceID string) (*catalo
 func TestGetPriceTx(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		ctx := context.Background()
-		sc := scope(t, env, env.AccountID)
+		sc := env.ScopeOf(env.AccountID)
 		svc := env.App.Catalog
 		prod, err := svc.CreateProduct(ctx, sc, catalog.CreateProductParams{
 			Name: ptr("Box"), TaxCode: ptr("txcd_99999999"),
@@ -109,7 +99,7 @@ func TestGetPriceTx(t *testing.T) {
 func TestCheckoutLinks(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		ctx := context.Background()
-		sc := scope(t, env, env.AccountID)
+		sc := env.ScopeOf(env.AccountID)
 		prod, err := env.App.Catalog.CreateProduct(ctx, sc, catalog.CreateProductParams{Name: ptr("Linked"),
 			Currency: ptr("USD"), UnitAmount: ptr(int64(1)), Type: ptr("one_time")})
 		if err != nil {

@@ -21,16 +21,6 @@ import (
 
 const day = 24 * 60 * 60
 
-// scopeOf is the account's scope as of now (its test clock included).
-func scopeOf(t *testing.T, env *apitest.Env, accountID string) account.Scope {
-	t.Helper()
-	a, err := env.App.Accounts.Get(context.Background(), accountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return env.App.Accounts.ScopeOf(a)
-}
-
 func newCustomer(t *testing.T, env *apitest.Env, key, name string) string {
 	t.Helper()
 	return env.Do(apitest.Request{Method: "POST", Path: "/v1/customers", Key: key,
@@ -146,7 +136,7 @@ func TestSandboxTokensChargedEndToEnd(t *testing.T) {
 				t.Fatalf("%s: default %v, want %s", tc.token, c["default_payment_method"], id)
 			}
 
-			a, txn, res, err := env.App.Payments.Charge(ctx, scopeOf(t, env, env.AccountID), payment.ChargeParams{
+			a, txn, res, err := env.App.Payments.Charge(ctx, env.ScopeOf(env.AccountID), payment.ChargeParams{
 				CustomerID: cus, Amount: 1000, Currency: "usd", Description: "Order " + tc.token, IdempotencyKey: "order-" + tc.token,
 			})
 			if err != nil {
@@ -168,7 +158,7 @@ func TestSandboxTokensChargedEndToEnd(t *testing.T) {
 			}
 		}
 		// ACH fees are 0.8%, capped at 5.00.
-		_, big, _, err := env.App.Payments.Charge(ctx, scopeOf(t, env, env.AccountID), payment.ChargeParams{
+		_, big, _, err := env.App.Payments.Charge(ctx, env.ScopeOf(env.AccountID), payment.ChargeParams{
 			CustomerID: bankCustomer, PaymentMethodID: bankPM, Amount: 100000, Currency: "USD", IdempotencyKey: "big-ach",
 		})
 		if err != nil || big == nil || big.Fee != 500 || big.Net != 99500 || big.SourceType != "bank_account" {
@@ -221,10 +211,10 @@ func TestSandboxTokensChargedEndToEnd(t *testing.T) {
 		}
 
 		// The reconciler settles the processing error: declined, no money.
-		if err := env.App.Worker.RunAccount(ctx, scopeOf(t, env, env.AccountID)); err != nil {
+		if err := env.App.Worker.RunAccount(ctx, env.ScopeOf(env.AccountID)); err != nil {
 			t.Fatal(err)
 		}
-		a, err := env.App.Payments.GetAttempt(ctx, scopeOf(t, env, env.AccountID), unconfirmed.ID)
+		a, err := env.App.Payments.GetAttempt(ctx, env.ScopeOf(env.AccountID), unconfirmed.ID)
 		if err != nil || a.Status != payment.AttemptDeclined || a.DeclineCode != "processing_error" || a.TransactionID != "" {
 			t.Fatalf("reconciled attempt %+v, %v", a, err)
 		}
@@ -263,7 +253,7 @@ func TestPendingAttemptIsReconciled(t *testing.T) {
 		var a *payment.Attempt
 		err := env.App.DB.InTx(ctx, func(tx *store.Tx) error {
 			var err error
-			a, err = env.App.Payments.PrepareCharge(ctx, tx, scopeOf(t, env, env.AccountID),
+			a, err = env.App.Payments.PrepareCharge(ctx, tx, env.ScopeOf(env.AccountID),
 				payment.ChargeParams{CustomerID: cus, Amount: 2500, Currency: "USD", Description: "Order 7", IdempotencyKey: "order-7-try-1"})
 			return err
 		})
@@ -271,14 +261,14 @@ func TestPendingAttemptIsReconciled(t *testing.T) {
 			t.Fatalf("prepare: %+v, %v", a, err)
 		}
 		// Within the first minute it is left to its request.
-		if err := env.App.Worker.RunAccount(ctx, scopeOf(t, env, env.AccountID)); err != nil {
+		if err := env.App.Worker.RunAccount(ctx, env.ScopeOf(env.AccountID)); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := env.App.Payments.GetAttempt(ctx, scopeOf(t, env, env.AccountID), a.ID); got.Status != payment.AttemptPending {
+		if got, _ := env.App.Payments.GetAttempt(ctx, env.ScopeOf(env.AccountID), a.ID); got.Status != payment.AttemptPending {
 			t.Fatalf("reconciled too early: %+v", got)
 		}
 		env.Post("/v1/test-clock/advance", map[string]any{"seconds": 61}).Want(t, 200)
-		got, err := env.App.Payments.GetAttempt(ctx, scopeOf(t, env, env.AccountID), a.ID)
+		got, err := env.App.Payments.GetAttempt(ctx, env.ScopeOf(env.AccountID), a.ID)
 		if err != nil || got.Status != payment.AttemptSucceeded || got.TransactionID == "" {
 			t.Fatalf("attempt after the grace minute: %+v, %v", got, err)
 		}
@@ -290,7 +280,7 @@ func TestPendingAttemptIsReconciled(t *testing.T) {
 			t.Fatalf("transaction %v", tx)
 		}
 		// The original request, sending late, gets the stored result and no second charge.
-		_, txn, res, err := env.App.Payments.Charge(ctx, scopeOf(t, env, env.AccountID),
+		_, txn, res, err := env.App.Payments.Charge(ctx, env.ScopeOf(env.AccountID),
 			payment.ChargeParams{CustomerID: cus, Amount: 2500, Currency: "USD", Description: "Order 7", IdempotencyKey: "order-7-try-1"})
 		if err != nil || res.Outcome != gateway.Approved || txn == nil || txn.ID != got.TransactionID {
 			t.Fatalf("late charge: %+v %+v %v", txn, res, err)
@@ -450,7 +440,7 @@ func TestPaymentMethodRules(t *testing.T) {
 		}
 
 		// Refused charges write nothing.
-		sc := scopeOf(t, env, env.AccountID)
+		sc := env.ScopeOf(env.AccountID)
 		charge := func(p payment.ChargeParams) error {
 			if p.IdempotencyKey == "" {
 				p.IdempotencyKey = "k"
@@ -472,7 +462,7 @@ func TestPaymentMethodRules(t *testing.T) {
 		wantAppErr(t, charge(payment.ChargeParams{CustomerID: alice, PaymentMethodID: id1, Amount: 1000, IdempotencyKey: strings.Repeat("k", 256)}), apperr.Invalid, "", "idempotency key")
 		wantAppErr(t, charge(payment.ChargeParams{CustomerID: carol, PaymentMethodID: id1, Amount: 1000}), apperr.NotFound, "", carol)
 		wantAppErr(t, charge(payment.ChargeParams{CustomerID: alice, PaymentMethodID: "pm_nope", Amount: 1000}), apperr.NotFound, "", "pm_nope")
-		_, _, _, err := env.App.Payments.Charge(ctx, scopeOf(t, env, otherAcct), payment.ChargeParams{CustomerID: alice, PaymentMethodID: id1, Amount: 1000, Currency: "usd", IdempotencyKey: "x"})
+		_, _, _, err := env.App.Payments.Charge(ctx, env.ScopeOf(otherAcct), payment.ChargeParams{CustomerID: alice, PaymentMethodID: id1, Amount: 1000, Currency: "usd", IdempotencyKey: "x"})
 		wantAppErr(t, err, apperr.NotFound, "", alice)
 		if n := rowCount(t, env, "payment_attempts"); n != 0 {
 			t.Fatalf("attempts after refused charges: %d", n)
@@ -492,7 +482,7 @@ func TestRefunds(t *testing.T) {
 		ctx := context.Background()
 		cus := newCustomer(t, env, "", "Refund Me")
 		attach(t, env, "tok_visa", cus)
-		_, charge, _, err := env.App.Payments.Charge(ctx, scopeOf(t, env, env.AccountID),
+		_, charge, _, err := env.App.Payments.Charge(ctx, env.ScopeOf(env.AccountID),
 			payment.ChargeParams{CustomerID: cus, Amount: 1000, Currency: "usd", IdempotencyKey: "r1"})
 		if err != nil || charge == nil {
 			t.Fatalf("charge %+v %v", charge, err)
@@ -571,7 +561,7 @@ func TestChargeOnceUnderConcurrency(t *testing.T) {
 		ctx := context.Background()
 		cus := newCustomer(t, env, "", "Burst")
 		attach(t, env, "tok_visa", cus)
-		sc := scopeOf(t, env, env.AccountID)
+		sc := env.ScopeOf(env.AccountID)
 		const n = 20
 		var wg sync.WaitGroup
 		type result struct {
@@ -618,7 +608,7 @@ func TestConcurrentRefunds(t *testing.T) {
 		cus := newCustomer(t, env, "", "Racer")
 		attach(t, env, "tok_visa", cus)
 		chargeOf := func(key string) *payment.Transaction {
-			_, txn, _, err := env.App.Payments.Charge(ctx, scopeOf(t, env, env.AccountID),
+			_, txn, _, err := env.App.Payments.Charge(ctx, env.ScopeOf(env.AccountID),
 				payment.ChargeParams{CustomerID: cus, Amount: 1000, Currency: "usd", IdempotencyKey: key})
 			if err != nil || txn == nil {
 				t.Fatalf("charge: %v", err)
@@ -700,13 +690,13 @@ func TestStripeGatewayAttach(t *testing.T) {
 			t.Fatalf("stripe customer ref %q, %v", ref, err)
 		}
 		// stripe-mock's PaymentIntent fixture is not a success: declined, no money.
-		a, txn, _, err := env.App.Payments.Charge(ctx, scopeOf(t, env, env.AccountID),
+		a, txn, _, err := env.App.Payments.Charge(ctx, env.ScopeOf(env.AccountID),
 			payment.ChargeParams{CustomerID: cus, PaymentMethodID: pm["id"].(string), Amount: 1000, Currency: "usd", IdempotencyKey: "stripe-1"})
 		if err != nil || txn != nil || a.Status != payment.AttemptDeclined || !strings.HasPrefix(a.ChargeRef, "pi_") {
 			t.Fatalf("stripe charge %+v %+v %v", a, txn, err)
 		}
 		// A sandbox method cannot be charged through Stripe.
-		_, _, _, err = env.App.Payments.Charge(ctx, scopeOf(t, env, env.AccountID),
+		_, _, _, err = env.App.Payments.Charge(ctx, env.ScopeOf(env.AccountID),
 			payment.ChargeParams{CustomerID: cus, PaymentMethodID: sandboxPM, Amount: 1000, Currency: "usd", IdempotencyKey: "stripe-2"})
 		wantAppErr(t, err, apperr.BadRequest, "GATEWAY_MISMATCH", "sandbox")
 		env.Post("/v1/payment-methods/"+pm["id"].(string)+"/detach", nil).Want(t, 200)
@@ -827,7 +817,7 @@ func TestTransactionAndMethodSearchValues(t *testing.T) {
 		cus := newCustomer(t, env, "", "Searcher")
 		attach(t, env, "tok_visa", cus)
 		bank := attach(t, env, "tok_us_bank_account", cus)["id"].(string)
-		sc := scopeOf(t, env, env.AccountID)
+		sc := env.ScopeOf(env.AccountID)
 		_, card, _, err := env.App.Payments.Charge(ctx, sc, payment.ChargeParams{CustomerID: cus, Amount: 1000, Currency: "usd", IdempotencyKey: "s1"})
 		if err != nil || card == nil {
 			t.Fatalf("card charge %v", err)

@@ -89,11 +89,7 @@ func TestOutboxDeliversThroughSMTP(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		ctx := context.Background()
 		sink := newSMTPSink(t)
-		a, err := env.App.Accounts.Get(ctx, env.AccountID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := env.App.Accounts.ScopeOf(a)
+		sc := env.ScopeOf(env.AccountID)
 		queue := func(to string) {
 			err := env.App.DB.InTx(ctx, func(tx *store.Tx) error {
 				return mail.Enqueue(ctx, tx, sc, mail.Message{Kind: "test", To: to, Subject: "Invoice INV-0001 from Acme", Body: "Pay here:\nhttp://x/checkout/1"})
@@ -228,12 +224,8 @@ func TestOutboxRetakesAbandonedMessages(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		ctx := context.Background()
 		sink := newSMTPSink(t)
-		a, err := env.App.Accounts.Get(ctx, env.AccountID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := env.App.Accounts.ScopeOf(a)
-		err = env.App.DB.InTx(ctx, func(tx *store.Tx) error {
+		sc := env.ScopeOf(env.AccountID)
+		err := env.App.DB.InTx(ctx, func(tx *store.Tx) error {
 			if err := mail.Enqueue(ctx, tx, sc, mail.Message{Kind: "test", To: "ada@example.com", Subject: "Stuck", Body: "x"}); err != nil {
 				return err
 			}

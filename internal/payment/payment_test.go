@@ -78,14 +78,7 @@ type fixture struct {
 	pm       string
 }
 
-func (f *fixture) scope(t *testing.T) account.Scope {
-	t.Helper()
-	a, err := f.env.App.Accounts.Get(context.Background(), f.env.AccountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f.env.App.Accounts.ScopeOf(a)
-}
+func (f *fixture) scope(t *testing.T) account.Scope { return f.env.ScopeOf(f.env.AccountID) }
 
 // newService builds another payment Service on the fixture's database and gateway.
 func (f *fixture) newService() *payment.Service {

@@ -17,11 +17,7 @@ func ptr[T any](v T) *T { return &v }
 func TestGetTx(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		ctx := context.Background()
-		a, err := env.App.Accounts.Get(ctx, env.AccountID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sc := env.App.Accounts.ScopeOf(a)
+		sc := env.ScopeOf(env.AccountID)
 		created, err := env.App.TaxRates.Create(ctx, sc, taxrate.CreateParams{TaxType: ptr(taxrate.VAT), Country: ptr("nl"),
 			Percentage: json.RawMessage("21.0000"), Inclusive: ptr(true)})
 		if err != nil {
