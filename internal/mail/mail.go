@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/store"
 )
@@ -53,6 +54,9 @@ type SMTP struct {
 	From     string
 	Username string
 	Password string
+	// Clock dates the messages (the Date header is the real sending time,
+	// also for test-mode accounts); nil means clock.Real.
+	Clock clock.Clock
 }
 
 // sendTimeout bounds one delivery, so that a server that stops answering
@@ -117,7 +121,11 @@ func (s SMTP) send(ctx context.Context, msg Message) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(s.render(msg, time.Now())); err != nil {
+	var now clock.Clock = clock.Real{}
+	if s.Clock != nil {
+		now = s.Clock
+	}
+	if _, err := w.Write(s.render(msg, now.Now())); err != nil {
 		return err
 	}
 	if err := w.Close(); err != nil {
