@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/listing"
@@ -88,8 +89,7 @@ func checkKeys(v any, t reflect.Type, path string) error {
 		if !ok {
 			return nil
 		}
-		fields := map[string]reflect.Type{}
-		jsonFields(t, fields)
+		fields := fieldsOf(t)
 		keys := make([]string, 0, len(obj))
 		for k := range obj {
 			keys = append(keys, k)
@@ -127,6 +127,19 @@ func joinPath(path, key string) string {
 		return key
 	}
 	return path + "." + key
+}
+
+// fieldCache holds each decoded type's JSON field names, worked out once.
+var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.(map[string]reflect.Type)
+	}
+	fields := map[string]reflect.Type{}
+	jsonFields(t, fields)
+	fieldCache.Store(t, fields)
+	return fields
 }
 
 // jsonFields adds the JSON names of t's fields (embedded structs included).
