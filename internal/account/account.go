@@ -402,34 +402,62 @@ func (s *Service) RevokeKey(ctx context.Context, keyID string) error {
 	return err
 }
 
-// AdvanceClock moves a test account's clock forward, either by seconds or to
-// a Unix time, and returns the new time. Live accounts have no test clock.
-func (s *Service) AdvanceClock(ctx context.Context, sc Scope, seconds, to int64) (time.Time, error) {
-	if sc.Livemode {
-		return time.Time{}, apperr.New(apperr.Forbidden, "TEST_CLOCK_LIVEMODE", "The test clock is only available to test-mode keys")
+// ClockAdvance says how far to move a test clock: by Seconds, or to the
+// Unix time To; exactly one of them.
+type ClockAdvance struct {
+	Seconds *int64 `json:"seconds"`
+	To      *int64 `json:"to"`
+}
+
+func (p ClockAdvance) validate() error {
+	switch {
+	case (p.Seconds == nil) == (p.To == nil):
+		return apperr.Invalidf("give exactly one of seconds or to")
+	case p.Seconds != nil && *p.Seconds <= 0:
+		return apperr.Invalidf("seconds must be a positive integer")
+	case p.To != nil && *p.To <= 0:
+		return apperr.Invalidf("to must be a positive Unix time")
 	}
-	var now time.Time
+	return nil
+}
+
+// AdvanceClock moves a test account's clock forward and returns the
+// account's scope at its new time. Live accounts have no test clock.
+func (s *Service) AdvanceClock(ctx context.Context, sc Scope, p ClockAdvance) (Scope, error) {
+	if err := p.validate(); err != nil {
+		return Scope{}, err
+	}
+	if sc.Livemode {
+		return Scope{}, apperr.New(apperr.Forbidden, "TEST_CLOCK_LIVEMODE", "The test clock is only available to test-mode keys")
+	}
+	var a *Account
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		var offset int64
 		if err := tx.QueryRowContext(ctx, `SELECT clock_offset FROM accounts WHERE id = $1`+tx.Dialect.ForUpdate(), sc.AccountID).Scan(&offset); err != nil {
 			return fmt.Errorf("load clock: %w", err)
 		}
 		current := s.base.Now().Unix() + offset
-		delta := seconds
-		if to != 0 {
-			if to < current {
+		var delta int64
+		if p.Seconds != nil {
+			delta = *p.Seconds
+		} else {
+			if *p.To < current {
 				return apperr.Invalidf("to must not be earlier than the account's current time %d", current)
 			}
-			delta = to - current
+			delta = *p.To - current
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET clock_offset = clock_offset + $1 WHERE id = $2`, delta, sc.AccountID); err != nil {
 			return fmt.Errorf("advance clock: %w", err)
 		}
-		now = s.base.Now().Add(time.Duration(offset+delta) * time.Second)
-		return nil
+		var err error
+		a, err = GetTx(ctx, tx, sc.AccountID)
+		return err
 	})
 	s.keys.clear()
-	return now, err
+	if err != nil {
+		return Scope{}, err
+	}
+	return s.ScopeOf(a), nil
 }
 
 // Gateways an account may use.

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/kassahq/kassa/internal/account"
-	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/customer"
 )
 
@@ -78,44 +77,20 @@ func (s *Server) deleteCustomer(w http.ResponseWriter, r *http.Request, sc accou
 	return nil
 }
 
-type advanceRequest struct {
-	Seconds *int64 `json:"seconds"`
-	To      *int64 `json:"to"`
-}
-
 // advanceTestClock moves a test account's clock and runs the work that fell
 // due, so the caller sees its effects when the call returns.
 func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
-	var p advanceRequest
+	var p account.ClockAdvance
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	var seconds, to int64
-	switch {
-	case (p.Seconds == nil) == (p.To == nil):
-		return apperr.Invalidf("give exactly one of seconds or to")
-	case p.Seconds != nil && *p.Seconds <= 0:
-		return apperr.Invalidf("seconds must be a positive integer")
-	case p.Seconds != nil:
-		seconds = *p.Seconds
-	default:
-		to = *p.To
-		if to <= 0 {
-			return apperr.Invalidf("to must be a positive Unix time")
-		}
-	}
-	now, err := s.Accounts.AdvanceClock(r.Context(), sc, seconds, to)
+	moved, err := s.Accounts.AdvanceClock(r.Context(), sc, p)
 	if err != nil {
 		return err
 	}
-	a, err := s.Accounts.Get(r.Context(), sc.AccountID)
-	if err != nil {
-		return err
-	}
-	if err := s.Worker.RunAccount(r.Context(), s.Accounts.ScopeOf(a)); err != nil {
+	if err := s.Worker.RunAccount(r.Context(), moved); err != nil {
 		// The clock moved; the work that failed is retried by the next pass.
 		return fmt.Errorf("due work after the clock advance: %v", err)
 	}
-	writeJSON(w, http.StatusOK, map[string]int64{"now": now.Unix()})
-	return nil
+	return reply(w, http.StatusOK)(map[string]int64{"now": moved.Now().Unix()}, nil)
 }

@@ -182,7 +182,7 @@ func TestHookFailureRollsBackAndReconcilerFinishes(t *testing.T) {
 			}
 			return nil
 		})
-		if _, err := f.env.App.Accounts.AdvanceClock(ctx, f.scope(t), 61, 0); err != nil {
+		if _, err := f.env.App.Accounts.AdvanceClock(ctx, f.scope(t), account.ClockAdvance{Seconds: ptr(int64(61))}); err != nil {
 			t.Fatal(err)
 		}
 		if err := healthy.ReconcileTask().RunDue(ctx, f.scope(t)); err != nil {
@@ -221,7 +221,7 @@ func TestUnconfirmedChargeBacksOff(t *testing.T) {
 		if f.gw.statusCalls != 1 {
 			t.Fatalf("status calls %d, want 1", f.gw.statusCalls)
 		}
-		if _, err := f.env.App.Accounts.AdvanceClock(ctx, f.scope(t), 61, 0); err != nil {
+		if _, err := f.env.App.Accounts.AdvanceClock(ctx, f.scope(t), account.ClockAdvance{Seconds: ptr(int64(61))}); err != nil {
 			t.Fatal(err)
 		}
 		f.gw.statusOutcome = ""
@@ -312,3 +312,5 @@ func TestAttemptsAndTransactionsOfAnInvoice(t *testing.T) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }
