@@ -22,6 +22,7 @@ type config struct {
 	accessLog    bool
 	maxBodyBytes int64
 	workInterval time.Duration
+	role         string
 	shutdown     time.Duration
 	smtpAddr     string
 	smtpFrom     string
@@ -64,13 +65,14 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 		fmt.Sscan(v, &maxBody)
 	}
 	fs.Int64Var(&cfg.maxBodyBytes, "max-body-bytes", maxBody, "largest request body accepted (env KASSA_MAX_BODY_BYTES)")
-	interval := 5 * time.Second
+	str(&cfg.role, envFlag{"role", "KASSA_ROLE", "what this process runs: api (the HTTP API only), worker (due work; /healthz, /readyz and /metrics only) or all"}, "all")
+	interval := time.Second
 	if v := getenv("KASSA_WORK_INTERVAL"); v != "" {
 		if d, err := time.ParseDuration(v); err == nil {
 			interval = d
 		}
 	}
-	fs.DurationVar(&cfg.workInterval, "work-interval", interval, "how often due work is looked for (env KASSA_WORK_INTERVAL)")
+	fs.DurationVar(&cfg.workInterval, "work-interval", interval, "how often an idle worker looks for due work (env KASSA_WORK_INTERVAL)")
 	shutdown := 20 * time.Second
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", shutdown, "how long SIGTERM waits for in-flight requests")
 	return fs

@@ -27,7 +27,7 @@ func main() {
 const usage = `Kassa — self-hostable subscription billing.
 
 Usage:
-  kassa serve [flags]                  run the API, the workers and the dashboard
+  kassa serve [--role api|worker|all]  run the API, the workers and the dashboard
   kassa migrate [flags]                apply database migrations and exit
   kassa accounts create --name NAME [--live] [--json]
   kassa accounts configure [--account ID] [--name …] [--email …] [--country US]
@@ -37,6 +37,9 @@ Usage:
   kassa keys create [--account ID]     create an API key (shown once)
   kassa keys list [--account ID]
   kassa keys revoke KEY_ID
+  kassa work list [--account ID] [--limit N] [--json]
+                                       what the due-work queue holds
+  kassa work probe [--count N]         schedule canary items the workers record
   kassa version
 
 Every command takes --database-url (env KASSA_DATABASE_URL). Run
@@ -57,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return accounts(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		return keys(ctx, args[1:], getenv, stdout, stderr)
+	case "work":
+		return work(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "kassa", version)
 		return nil

@@ -15,7 +15,6 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/app"
 	"github.com/kassahq/kassa/internal/mail"
-	"github.com/kassahq/kassa/internal/store"
 )
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -29,6 +28,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if cfg.apiKey != "" && !account.ValidKeyFormat(cfg.apiKey) {
 		return fmt.Errorf("KASSA_API_KEY must be sk_test_ followed by 32 letters and digits")
+	}
+	runAPI, runWork, err := roles(cfg.role)
+	if err != nil {
+		return err
 	}
 	logger, err := cfg.logger(stderr)
 	if err != nil {
@@ -59,11 +62,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer a.Close()
-	release, err := store.LockServer(cfg.databaseURL)
-	if err != nil {
-		return err
-	}
-	defer release()
 
 	boot, err := a.Accounts.Bootstrap(ctx)
 	if err != nil {
@@ -91,16 +89,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
   curl -H 'cc-api-key: %s' %s/v1/customers
 `, boot.Account.ID, boot.Secret, base, base, base, boot.Secret, base)
 	}
-	logger.Info("kassa listening", "addr", ln.Addr().String(), "database", a.DB.Dialect)
+	logger.Info("kassa listening", "addr", ln.Addr().String(), "database", a.DB.Dialect.Name(), "role", cfg.role,
+		"worker", a.Queue.Worker())
 
 	workCtx, stopWork := context.WithCancel(context.Background())
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
-		a.RunBackground(workCtx, cfg.workInterval)
+		if runWork {
+			a.RunBackground(workCtx, cfg.workInterval)
+		}
 	}()
 
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	handler := a.Handler()
+	if !runAPI {
+		handler = a.OpsHandler()
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -122,6 +127,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// roles says what a --role value runs: the HTTP API, the due-work loop.
+func roles(role string) (api, work bool, err error) {
+	switch role {
+	case "all", "":
+		return true, true, nil
+	case "api":
+		return true, false, nil
+	case "worker":
+		return false, true, nil
+	}
+	return false, false, fmt.Errorf("--role %q: want api, worker or all", role)
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -409,55 +409,80 @@ type ClockAdvance struct {
 	To      *int64 `json:"to"`
 }
 
-func (p ClockAdvance) validate() error {
+// Test-clock bounds: one advance moves at most MaxClockAdvance, and a clock
+// never reads past MaxClockTime (the end of year 9999), so every time Kassa
+// stamps stays a valid date on both engines and in JSON.
+const (
+	MaxClockAdvance = 10 * 366 * 24 * time.Hour
+	MaxClockTime    = 253402300799 // 9999-12-31T23:59:59Z
+)
+
+// delta is how far p moves a clock that reads current, checked against the bounds.
+func (p ClockAdvance) delta(current int64) (int64, error) {
+	maxSeconds := int64(MaxClockAdvance / time.Second)
+	var delta int64
 	switch {
 	case (p.Seconds == nil) == (p.To == nil):
-		return apperr.Invalidf("give exactly one of seconds or to")
-	case p.Seconds != nil && *p.Seconds <= 0:
-		return apperr.Invalidf("seconds must be a positive integer")
-	case p.To != nil && *p.To <= 0:
-		return apperr.Invalidf("to must be a positive Unix time")
+		return 0, apperr.Invalidf("give exactly one of seconds or to")
+	case p.Seconds != nil:
+		if *p.Seconds <= 0 || *p.Seconds > maxSeconds {
+			return 0, apperr.Invalidf("seconds must be a positive integer of at most %d (10 years)", maxSeconds)
+		}
+		delta = *p.Seconds
+	default:
+		if *p.To <= current {
+			return 0, apperr.Invalidf("to must be later than the account's current time %d", current)
+		}
+		if *p.To-current > maxSeconds {
+			return 0, apperr.Invalidf("to must be at most %d seconds (10 years) after the account's current time %d", maxSeconds, current)
+		}
+		delta = *p.To - current
 	}
-	return nil
+	if current+delta > MaxClockTime {
+		return 0, apperr.Invalidf("the clock cannot move past %d (the end of year 9999)", int64(MaxClockTime))
+	}
+	return delta, nil
 }
 
-// AdvanceClock moves a test account's clock forward and returns the
-// account's scope at its new time. Live accounts have no test clock.
-func (s *Service) AdvanceClock(ctx context.Context, sc Scope, p ClockAdvance) (Scope, error) {
-	if err := p.validate(); err != nil {
-		return Scope{}, err
-	}
+// AdvanceClockTx moves a test account's clock forward inside tx, holding
+// the account row locked until tx ends, and returns how far it moved and
+// the account's new time. Live accounts have no test clock. The test clock
+// service (internal/testclock) then runs the work that fell due.
+func (s *Service) AdvanceClockTx(ctx context.Context, tx *store.Tx, sc Scope, p ClockAdvance) (time.Duration, time.Time, error) {
 	if sc.Livemode {
-		return Scope{}, apperr.New(apperr.Forbidden, "TEST_CLOCK_LIVEMODE", "The test clock is only available to test-mode keys")
+		return 0, time.Time{}, apperr.New(apperr.Forbidden, "TEST_CLOCK_LIVEMODE", "The test clock is only available to test-mode keys")
 	}
-	var a *Account
-	err := s.db.InTx(ctx, func(tx *store.Tx) error {
-		var offset int64
-		if err := tx.QueryRowContext(ctx, `SELECT clock_offset FROM accounts WHERE id = $1`+tx.Dialect.ForUpdate(), sc.AccountID).Scan(&offset); err != nil {
-			return fmt.Errorf("load clock: %w", err)
-		}
-		current := s.base.Now().Unix() + offset
-		var delta int64
-		if p.Seconds != nil {
-			delta = *p.Seconds
-		} else {
-			if *p.To < current {
-				return apperr.Invalidf("to must not be earlier than the account's current time %d", current)
-			}
-			delta = *p.To - current
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET clock_offset = clock_offset + $1 WHERE id = $2`, delta, sc.AccountID); err != nil {
-			return fmt.Errorf("advance clock: %w", err)
-		}
-		var err error
-		a, err = GetTx(ctx, tx, sc.AccountID)
-		return err
-	})
+	var offset int64
+	if err := tx.QueryRowContext(ctx, `SELECT clock_offset FROM accounts WHERE id = $1`+tx.Dialect.ForUpdate(), sc.AccountID).Scan(&offset); err != nil {
+		return 0, time.Time{}, fmt.Errorf("load clock: %w", err)
+	}
+	current := s.base.Now().Unix() + offset
+	delta, err := p.delta(current)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE accounts SET clock_offset = clock_offset + $1 WHERE id = $2`, delta, sc.AccountID); err != nil {
+		return 0, time.Time{}, fmt.Errorf("advance clock: %w", err)
+	}
+	// Cleared before commit too: a request authenticated meanwhile may cache
+	// the old offset, and is cleared again after.
 	s.keys.clear()
+	return time.Duration(delta) * time.Second, time.Unix(current+delta, 0).UTC(), nil
+}
+
+// ClockMoved forgets cached clock offsets after an advance has committed.
+func (s *Service) ClockMoved() { s.keys.clear() }
+
+// ScopeAt is the scope of an account on a clock frozen at t: due work runs
+// on it.
+func (s *Service) ScopeAt(ctx context.Context, accountID string, t time.Time) (Scope, error) {
+	a, err := s.Get(ctx, accountID)
 	if err != nil {
 		return Scope{}, err
 	}
-	return s.ScopeOf(a), nil
+	sc := s.ScopeOf(a)
+	sc.Clock = clock.Frozen(t)
+	return sc, nil
 }
 
 // Gateways an account may use.
@@ -500,14 +525,19 @@ func (s *Service) SetGateway(ctx context.Context, accountID, name, secret string
 var stripeKeyPattern = regexp.MustCompile(`^(sk|rk)_(test|live)_[A-Za-z0-9_]+$`)
 
 // NextInvoiceNumber takes the account's next invoice number inside tx
-// ("INV-0001", then "INV-0002" …). The counter row stays locked until tx
-// ends, so numbers are unique and, since a rolled-back transaction gives its
-// number back, gap-free.
+// ("INV-0001", then "INV-0002" …). The counter has a row of its own, locked
+// until tx ends, so numbers are unique and, since a rolled-back transaction
+// gives its number back, gap-free. Callers take it last in their
+// transaction, so that the row is held as briefly as possible; the account
+// row itself is not locked.
 func NextInvoiceNumber(ctx context.Context, tx *store.Tx, accountID string) (string, error) {
-	var seq int64
 	var prefix string
-	err := tx.QueryRowContext(ctx, `UPDATE accounts SET invoice_seq = invoice_seq + 1 WHERE id = $1
-		RETURNING invoice_seq, invoice_prefix`, accountID).Scan(&seq, &prefix)
+	if err := tx.QueryRowContext(ctx, `SELECT invoice_prefix FROM accounts WHERE id = $1`, accountID).Scan(&prefix); err != nil {
+		return "", fmt.Errorf("invoice prefix of %s: %w", accountID, err)
+	}
+	var seq int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO invoice_counters (account_id, seq) VALUES ($1, 1)
+		ON CONFLICT (account_id) DO UPDATE SET seq = invoice_counters.seq + 1 RETURNING seq`, accountID).Scan(&seq)
 	if err != nil {
 		return "", fmt.Errorf("next invoice number of %s: %w", accountID, err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/kassahq/kassa/internal/app"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/openapi"
+	"github.com/kassahq/kassa/internal/testclock"
 )
 
 // Engine is a database engine a test runs on.
@@ -145,6 +146,17 @@ func (env *Env) ScopeOf(accountID string) account.Scope {
 		env.T.Fatalf("load account %s: %v", accountID, err)
 	}
 	return env.App.Accounts.ScopeOf(a)
+}
+
+// RunDue runs an account's due work up to its clock's now, as a worker
+// would, and returns how many items ran.
+func (env *Env) RunDue(accountID string) int {
+	env.T.Helper()
+	adv, err := env.App.Queue.RunAccount(context.Background(), accountID, env.ScopeOf(accountID).Now(), testclock.MaxSteps)
+	if err != nil {
+		env.T.Fatalf("run due work of %s: %v", accountID, err)
+	}
+	return adv.Ran
 }
 
 // Response is an HTTP answer.

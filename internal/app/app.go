@@ -11,10 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/catalog"
 	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/customer"
+	"github.com/kassahq/kassa/internal/duework"
 	"github.com/kassahq/kassa/internal/httpapi"
 	"github.com/kassahq/kassa/internal/idempotency"
 	"github.com/kassahq/kassa/internal/invoice"
@@ -22,7 +26,7 @@ import (
 	"github.com/kassahq/kassa/internal/payment"
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/taxrate"
-	"github.com/kassahq/kassa/internal/worker"
+	"github.com/kassahq/kassa/internal/testclock"
 )
 
 // Config is what an App needs.
@@ -55,7 +59,9 @@ type App struct {
 	TaxRates    *taxrate.Service
 	Invoices    *invoice.Service
 	Idempotency *idempotency.Store
-	Worker      *worker.Runner
+	Queue       *duework.Queue
+	TestClock   *testclock.Service
+	Metrics     *prometheus.Registry
 	API         *httpapi.Server
 }
 
@@ -81,29 +87,60 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Catalog = catalog.NewService(db, cfg.PublicURL)
 	a.TaxRates = taxrate.NewService(db)
 	a.Idempotency = idempotency.NewStore(db, cfg.Clock.Now)
-	a.Worker = worker.NewRunner(a.Accounts, cfg.Logger)
+	a.Queue = duework.New(db, cfg.Clock, cfg.Logger)
+	a.Metrics = prometheus.NewRegistry()
+	a.Metrics.MustRegister(a.Queue.Collectors()...)
 	if cfg.StripeAPIBase == "" {
 		cfg.StripeAPIBase = os.Getenv("KASSA_STRIPE_API_BASE")
 	}
 	a.Payments = payment.NewService(db, a.Customers, payment.AccountGateways(a.Accounts, cfg.StripeAPIBase))
-	a.Worker.Register(a.Payments.ReconcileTask())
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = catalog.DefaultPublicURL
 	}
 	a.Invoices = invoice.NewService(db, a.Catalog, a.Payments, publicURL, cfg.Logger)
-	a.Worker.Register(mail.NewOutbox(db, cfg.Mailer, cfg.Logger))
+	a.registerWork(mail.NewOutbox(db, cfg.Mailer, cfg.Logger))
+	a.TestClock = testclock.New(db, a.Accounts, a.Queue, cfg.Clock)
 	a.API = httpapi.New(httpapi.Deps{
 		DB: db, Clock: cfg.Clock, Logger: cfg.Logger, AccessLog: cfg.AccessLog, MaxBodyBytes: cfg.MaxBodyBytes,
-		Accounts: a.Accounts, Customers: a.Customers, Idempotency: a.Idempotency, Worker: a.Worker,
+		Metrics:  a.Metrics,
+		Accounts: a.Accounts, Customers: a.Customers, Idempotency: a.Idempotency, TestClock: a.TestClock,
 		Catalog: a.Catalog, TaxRates: a.TaxRates,
 		Payments: a.Payments, Invoices: a.Invoices,
 	})
 	return a, nil
 }
 
-// RunBackground runs the due work every interval and, every hour, forgets
-// idempotency keys past their retention, until ctx ends.
+// registerWork registers the handler of every kind of due work.
+func (a *App) registerWork(outbox *mail.Outbox) {
+	a.Queue.Register(a.Queue.Probe())
+	a.Queue.Register(duework.Kind{Name: payment.KindReconcileAttempt, Call: a.scoped(a.Payments.ReconcileAttempt)})
+	a.Queue.Register(duework.Kind{Name: payment.KindReconcileRefund, Call: a.scoped(a.Payments.ReconcileRefund)})
+	a.Queue.Register(duework.Kind{Name: mail.KindDeliver, Call: func(ctx context.Context, it duework.Item) (time.Time, error) {
+		return outbox.Deliver(ctx, it.SubjectID, it.DueAt)
+	}})
+}
+
+// scoped adapts a domain handler that works for an account to the queue:
+// it runs on the account's scope with the clock frozen at the item's due
+// time. Work of an account that no longer exists is dropped.
+func (a *App) scoped(fn func(ctx context.Context, sc account.Scope, subjectID string) (time.Time, error)) duework.CallHandler {
+	return func(ctx context.Context, it duework.Item) (time.Time, error) {
+		sc, err := a.Accounts.ScopeAt(ctx, it.AccountID, it.DueAt)
+		if apperr.IsKind(err, apperr.NotFound) {
+			return time.Time{}, nil
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+		return fn(ctx, sc, it.SubjectID)
+	}
+}
+
+// RunBackground runs the due-work claim loop, looking for work every
+// interval when none is waiting, and, every hour, forgets idempotency keys
+// past their retention, until ctx ends. On return, claimed work has
+// finished or been released.
 func (a *App) RunBackground(ctx context.Context, interval time.Duration) {
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -112,7 +149,7 @@ func (a *App) RunBackground(ctx context.Context, interval time.Duration) {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()
 		for {
-			if err := a.Idempotency.Sweep(ctx); err != nil {
+			if err := a.Idempotency.Sweep(ctx); err != nil && ctx.Err() == nil {
 				a.Logger.Error("idempotency sweep failed", "err", err)
 			}
 			select {
@@ -122,9 +159,13 @@ func (a *App) RunBackground(ctx context.Context, interval time.Duration) {
 			}
 		}
 	}()
-	a.Worker.Run(ctx, interval)
+	a.Queue.Run(ctx, interval)
 	wg.Wait()
 }
+
+// OpsHandler serves only /healthz, /readyz and /metrics: what a worker
+// process answers.
+func (a *App) OpsHandler() http.Handler { return a.API.Ops() }
 
 // Handler is the HTTP handler of the whole app.
 func (a *App) Handler() http.Handler { return a.API }

@@ -135,17 +135,11 @@ func searchList(search listing.Search, key string) ([]string, error) {
 // lockRows is the row-lock suffix for rows of the given table aliases, so
 // that joined rows (the account) are not locked along with them.
 func lockRows(tx *store.Tx, aliases string) string {
-	if l := tx.Dialect.ForUpdate(); l != "" {
-		return l + " OF " + aliases
-	}
-	return ""
+	return tx.Dialect.ForUpdateOf(aliases)
 }
 
 // shareRows is the shared-lock suffix: the rows cannot change or be deleted
 // until the transaction ends, but other readers are not held up.
 func shareRows(tx *store.Tx, aliases string) string {
-	if tx.Dialect == store.Postgres {
-		return " FOR SHARE OF " + aliases
-	}
-	return ""
+	return tx.Dialect.ForShareOf(aliases)
 }

@@ -52,3 +52,10 @@ func (m *Manual) Advance(d time.Duration) {
 	m.now = m.now.Add(d)
 	m.mu.Unlock()
 }
+
+// Frozen always reads the same time: due work runs on it, at the time it
+// was due, so that what it stamps reads as it would have on time.
+type Frozen time.Time
+
+// Now returns the frozen time.
+func (f Frozen) Now() time.Time { return time.Time(f).UTC() }

@@ -126,19 +126,11 @@ type DeletionGuard func(ctx context.Context, tx *store.Tx, accountID, customerID
 type Service struct {
 	db     *store.DB
 	guards []DeletionGuard
-	// cache serves GET /customers/{id}, the hottest read of the API.
-	cache *store.ReadCache[cacheKey, *Customer]
 }
-
-type cacheKey struct{ accountID, customerID string }
-
-// table is the customers table; every write to it touches it (store.Tx.Touch)
-// so the read cache never serves a replaced row.
-const table = "customers"
 
 // NewService returns a customer Service.
 func NewService(db *store.DB) *Service {
-	return &Service{db: db, cache: store.NewReadCache[cacheKey, *Customer](db, table, 10000)}
+	return &Service{db: db}
 }
 
 // AddDeletionGuard registers a rule consulted before a customer is deleted.
@@ -236,7 +228,6 @@ func insert(ctx context.Context, tx *store.Tx, accountID string, c *Customer) er
 	if err != nil {
 		return err
 	}
-	tx.Touch(table)
 	_, err = tx.ExecContext(ctx, `INSERT INTO customers (id, account_id, name, email, description, phone, currency,
 		address, shipping, billing_email, default_payment_method, created, updated)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
@@ -299,11 +290,8 @@ func notFound(customerID string) error {
 }
 
 // Get returns a live (not deleted) customer of the account.
-// The value may be shared with other readers: do not modify it.
 func (s *Service) Get(ctx context.Context, sc account.Scope, customerID string) (*Customer, error) {
-	return s.cache.Get(cacheKey{sc.AccountID, customerID}, func() (*Customer, error) {
-		return get(ctx, s.db.Read(), sc.AccountID, customerID, "", sc.Livemode)
-	})
+	return get(ctx, s.db.Read(), sc.AccountID, customerID, "", sc.Livemode)
 }
 
 // GetTx returns a live customer inside a transaction, locking its row so
@@ -337,7 +325,6 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, customerID strin
 		if err != nil {
 			return err
 		}
-		tx.Touch(table)
 		if _, err := tx.ExecContext(ctx, `UPDATE customers SET name = $1, email = $2, description = $3, phone = $4,
 			currency = $5, address = $6, shipping = $7, billing_email = $8, updated = $9
 			WHERE account_id = $10 AND id = $11`,
@@ -480,7 +467,6 @@ func (s *Service) Delete(ctx context.Context, sc account.Scope, customerID strin
 				return err
 			}
 		}
-		tx.Touch(table)
 		if _, err := tx.ExecContext(ctx, `UPDATE customers SET deleted_at = $1 WHERE account_id = $2 AND id = $3`,
 			sc.Now().Unix(), sc.AccountID, customerID); err != nil {
 			return fmt.Errorf("delete customer: %w", err)
@@ -590,7 +576,6 @@ func (s *Service) Search(ctx context.Context, sc account.Scope, text string) ([]
 
 // SetDefaultPaymentMethod points the customer's default at pmID (or clears it).
 func SetDefaultPaymentMethod(ctx context.Context, tx *store.Tx, accountID, customerID string, pmID *string) error {
-	tx.Touch(table)
 	_, err := tx.ExecContext(ctx, `UPDATE customers SET default_payment_method = $1 WHERE account_id = $2 AND id = $3`,
 		pmID, accountID, customerID)
 	if err != nil {

@@ -211,9 +211,7 @@ func TestSandboxTokensChargedEndToEnd(t *testing.T) {
 		}
 
 		// The reconciler settles the processing error: declined, no money.
-		if err := env.App.Worker.RunAccount(ctx, env.ScopeOf(env.AccountID)); err != nil {
-			t.Fatal(err)
-		}
+		env.RunDue(env.AccountID)
 		a, err := env.App.Payments.GetAttempt(ctx, env.ScopeOf(env.AccountID), unconfirmed.ID)
 		if err != nil || a.Status != payment.AttemptDeclined || a.DeclineCode != "processing_error" || a.TransactionID != "" {
 			t.Fatalf("reconciled attempt %+v, %v", a, err)
@@ -261,9 +259,7 @@ func TestPendingAttemptIsReconciled(t *testing.T) {
 			t.Fatalf("prepare: %+v, %v", a, err)
 		}
 		// Within the first minute it is left to its request.
-		if err := env.App.Worker.RunAccount(ctx, env.ScopeOf(env.AccountID)); err != nil {
-			t.Fatal(err)
-		}
+		env.RunDue(env.AccountID)
 		if got, _ := env.App.Payments.GetAttempt(ctx, env.ScopeOf(env.AccountID), a.ID); got.Status != payment.AttemptPending {
 			t.Fatalf("reconciled too early: %+v", got)
 		}

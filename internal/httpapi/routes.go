@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/kassahq/kassa/internal/account"
@@ -84,13 +83,5 @@ func (s *Server) advanceTestClock(w http.ResponseWriter, r *http.Request, sc acc
 	if err := s.decode(r, &p); err != nil {
 		return err
 	}
-	moved, err := s.Accounts.AdvanceClock(r.Context(), sc, p)
-	if err != nil {
-		return err
-	}
-	if err := s.Worker.RunAccount(r.Context(), moved); err != nil {
-		// The clock moved; the work that failed is retried by the next pass.
-		return fmt.Errorf("due work after the clock advance: %v", err)
-	}
-	return reply(w, http.StatusOK)(map[string]int64{"now": moved.Now().Unix()}, nil)
+	return reply(w, http.StatusOK)(s.TestClock.Advance(r.Context(), sc, p))
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/kassahq/kassa/internal/payment"
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/taxrate"
-	"github.com/kassahq/kassa/internal/worker"
+	"github.com/kassahq/kassa/internal/testclock"
 )
 
 // DefaultMaxBodyBytes bounds request bodies.
@@ -32,17 +32,20 @@ const DefaultMaxBodyBytes = 1 << 20
 
 // Deps are the services the API calls.
 type Deps struct {
-	DB           *store.DB
-	Clock        clock.Clock // real time: error timestamps, idempotency retention
-	Logger       *slog.Logger
-	Accounts     *account.Service
-	Customers    *customer.Service
-	Payments     *payment.Service
-	Catalog      *catalog.Service
-	TaxRates     *taxrate.Service
-	Invoices     *invoice.Service
-	Idempotency  *idempotency.Store
-	Worker       *worker.Runner
+	DB          *store.DB
+	Clock       clock.Clock // real time: error timestamps, idempotency retention
+	Logger      *slog.Logger
+	Accounts    *account.Service
+	Customers   *customer.Service
+	Payments    *payment.Service
+	Catalog     *catalog.Service
+	TaxRates    *taxrate.Service
+	Invoices    *invoice.Service
+	Idempotency *idempotency.Store
+	TestClock   *testclock.Service
+	// Metrics is the registry /metrics serves, with the metrics of the
+	// rest of the process; nil means a registry of the API's own.
+	Metrics      *prometheus.Registry
 	MaxBodyBytes int64
 	AccessLog    bool
 }
@@ -51,6 +54,7 @@ type Deps struct {
 type Server struct {
 	Deps
 	mux      *http.ServeMux
+	ops      *http.ServeMux // health and metrics only
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
@@ -61,7 +65,10 @@ func New(d Deps) *Server {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), registry: prometheus.NewRegistry()}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{Deps: d, mux: http.NewServeMux(), registry: d.Metrics}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kassa_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"method", "route", "code"})
@@ -72,11 +79,14 @@ func New(d Deps) *Server {
 	s.registry.MustRegister(s.requests, s.latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /readyz", s.ready)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	s.ops = http.NewServeMux()
+	for _, mux := range []*http.ServeMux{s.mux, s.ops} {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})
+		mux.HandleFunc("GET /readyz", s.ready)
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	}
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Document)
@@ -94,6 +104,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// Ops is the handler of a process that serves no API: health and metrics.
+func (s *Server) Ops() http.Handler { return s.ops }
 
 // ServeHTTP answers unknown routes with the contract's JSON error body.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -50,7 +50,7 @@ func TestTestClock(t *testing.T) {
 			`{"seconds":0}`:             "seconds must be a positive integer",
 			`{}`:                        "give exactly one of seconds or to",
 			`{"seconds":1,"to":1}`:      "give exactly one of seconds or to",
-			`{"to":1}`:                  "to must not be earlier",
+			`{"to":1}`:                  "to must be later than the account's current time",
 			`{"seconds":"soon"}`:        "seconds must be an integer number",
 			`{"seconds":1,"minutes":1}`: "property minutes should not exist",
 		} {
@@ -72,6 +72,42 @@ func TestTestClock(t *testing.T) {
 		res2 := env.Do(apitest.Request{Method: "POST", Path: "/v1/test-clock/advance", Key: live.Secret, Body: map[string]any{"seconds": 5}}).Want(t, 403)
 		if res2.Map(t)["error"] != "TEST_CLOCK_LIVEMODE" {
 			t.Fatalf("live advance: %s", res2.Body)
+		}
+	})
+}
+
+// The clock only moves forward, at most 10 years per call and never past
+// the end of year 9999; a refused advance changes nothing (issue #9, item 1).
+func TestTestClockBounds(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		start := int64(env.Post("/v1/test-clock/advance", map[string]any{"seconds": 1}).Want(t, 200).Map(t)["now"].(float64))
+		for _, body := range []string{
+			`{"seconds":9223372036854775807}`,
+			`{"seconds":-1}`,
+			`{"seconds":316224001}`, // 10 years of 366 days, and a second
+			`{"to":9000000000000000000}`,
+			`{"to":-5}`,
+			`{"to":253402300800}`, // 10000-01-01
+			`{"seconds":18446744073709551616}`,
+		} {
+			res := env.Post("/v1/test-clock/advance", body)
+			if res.Status != 400 {
+				t.Fatalf("%s: %d %s", body, res.Status, res.Body)
+			}
+		}
+		// Nothing moved: the next advance starts from where the clock was.
+		res := env.Post("/v1/test-clock/advance", map[string]any{"seconds": 10}).Want(t, 200).Map(t)
+		if now := int64(res["now"].(float64)); now < start+10 || now > start+15 {
+			t.Fatalf("after refused advances the clock reads %d, want about %d", now, start+10)
+		}
+		if res["status"] != "ready" {
+			t.Fatalf("advance status %v", res["status"])
+		}
+		// The largest step is allowed, and objects keep positive times.
+		res = env.Post("/v1/test-clock/advance", map[string]any{"seconds": 10 * 366 * 86400}).Want(t, 200).Map(t)
+		c := env.Post("/v1/customers", map[string]any{"name": "Future"}).Want(t, 201).Map(t)
+		if created := c["created"].(float64); created < res["now"].(float64) {
+			t.Fatalf("created %v before the clock %v", created, res["now"])
 		}
 	})
 }

@@ -7,6 +7,7 @@ package mail
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/clock"
+	"github.com/kassahq/kassa/internal/duework"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/store"
 )
@@ -33,14 +35,15 @@ type Message struct {
 
 // Enqueue queues msg inside tx.
 func Enqueue(ctx context.Context, tx *store.Tx, sc account.Scope, msg Message) error {
-	now := sc.Now().Unix()
+	now := sc.Now()
+	emailID := id.New("em")
 	_, err := tx.ExecContext(ctx, `INSERT INTO emails (id, account_id, kind, recipient, subject, body, status, due_at, created)
 		VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)`,
-		id.New("em"), sc.AccountID, msg.Kind, msg.To, msg.Subject, msg.Body, now)
+		emailID, sc.AccountID, msg.Kind, msg.To, msg.Subject, msg.Body, now.Unix())
 	if err != nil {
 		return fmt.Errorf("queue %s email: %w", msg.Kind, err)
 	}
-	return nil
+	return duework.Schedule(ctx, tx, sc.AccountID, KindDeliver, emailID, now)
 }
 
 // Sender delivers one message.
@@ -171,101 +174,72 @@ func mimeHeader(v string) string {
 	return mime.QEncoding.Encode("utf-8", headerValue(v))
 }
 
-// Outbox delivers queued messages: a worker task.
+// KindDeliver is the due-work kind that delivers one queued message.
+const KindDeliver = "email.deliver"
+
+// Outbox delivers queued messages: the handler of KindDeliver.
 type Outbox struct {
 	db     *store.DB
 	sender Sender // nil: no mail server configured, messages are skipped
 	logger *slog.Logger
 }
 
-// NewOutbox returns the delivery task; sender may be nil.
+// NewOutbox returns the delivery handler; sender may be nil.
 func NewOutbox(db *store.DB, sender Sender, logger *slog.Logger) *Outbox {
 	return &Outbox{db: db, sender: sender, logger: logger}
 }
 
-// Name implements worker.Task.
-func (o *Outbox) Name() string { return "email delivery" }
-
 const maxAttempts = 5
 
-// RunDue delivers the account's queued messages that are due.
-func (o *Outbox) RunDue(ctx context.Context, sc account.Scope) error {
-	now := sc.Now()
-	// A message left "sending" past its lease was claimed by a runner that
-	// stopped before recording the outcome: it is taken up again.
-	rows, err := o.db.Read().QueryContext(ctx, `SELECT id, kind, recipient, subject, body, attempts FROM emails
-		WHERE account_id = $1 AND status IN ('queued', 'sending') AND due_at <= $2 ORDER BY seq LIMIT 100`, sc.AccountID, now.Unix())
-	if err != nil {
-		return fmt.Errorf("load queued emails: %w", err)
-	}
-	type queued struct {
-		id       string
+// Deliver sends one queued message and records the outcome. A failed
+// delivery is tried again later (it returns when), up to maxAttempts in
+// all. A crash between the hand-off to the server and the record sends the
+// message again, which is preferred to never sending it.
+func (o *Outbox) Deliver(ctx context.Context, emailID string, now time.Time) (time.Time, error) {
+	var q struct {
 		msg      Message
 		attempts int
+		status   string
 	}
-	var batch []queued
-	for rows.Next() {
-		var q queued
-		if err := rows.Scan(&q.id, &q.msg.Kind, &q.msg.To, &q.msg.Subject, &q.msg.Body, &q.attempts); err != nil {
-			rows.Close()
-			return err
-		}
-		batch = append(batch, q)
+	err := o.db.Read().QueryRowContext(ctx, `SELECT kind, recipient, subject, body, attempts, status FROM emails WHERE id = $1`,
+		emailID).Scan(&q.msg.Kind, &q.msg.To, &q.msg.Subject, &q.msg.Body, &q.attempts, &q.status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
 	}
-	rows.Close()
-	for _, q := range batch {
-		claimed, err := o.claim(ctx, q.id, now)
-		if err != nil || !claimed {
-			continue
-		}
-		status, lastErr, due := "sent", "", now.Unix()
-		var sentAt *int64
-		switch {
-		case o.sender == nil:
-			status, lastErr = "skipped", "no mail server configured (KASSA_SMTP_ADDR)"
-		default:
-			if err := o.sender.Send(ctx, q.msg); err != nil {
-				lastErr = err.Error()
-				status = "queued"
-				due = now.Add(time.Duration(1<<q.attempts) * time.Minute).Unix()
-				if q.attempts+1 >= maxAttempts {
-					status = "failed"
-				}
-				o.logger.Warn("email delivery failed", "email", q.id, "err", err)
-			} else {
-				t := now.Unix()
-				sentAt = &t
+	if err != nil {
+		return time.Time{}, fmt.Errorf("load email %s: %w", emailID, err)
+	}
+	if q.status != "queued" && q.status != "sending" {
+		return time.Time{}, nil // delivered or given up already
+	}
+	status, lastErr := "sent", ""
+	var next time.Time
+	var sentAt *int64
+	switch {
+	case o.sender == nil:
+		status, lastErr = "skipped", "no mail server configured (KASSA_SMTP_ADDR)"
+	default:
+		if err := o.sender.Send(ctx, q.msg); err != nil {
+			lastErr = err.Error()
+			status = "queued"
+			next = now.Add(time.Duration(1<<q.attempts) * time.Minute)
+			if q.attempts+1 >= maxAttempts {
+				status, next = "failed", time.Time{}
 			}
-		}
-		if err := o.db.InTx(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, last_error = $2, due_at = $3, sent_at = $4 WHERE id = $5`,
-				status, nullable(lastErr), due, sentAt, q.id)
-			return err
-		}); err != nil {
-			return fmt.Errorf("record email %s: %w", q.id, err)
+			o.logger.Warn("email delivery failed", "email", emailID, "err", err)
+		} else {
+			t := now.Unix()
+			sentAt = &t
 		}
 	}
-	return nil
-}
-
-// sendLease is how long a claimed message belongs to the runner sending it.
-const sendLease = 10 * time.Minute
-
-// claim marks a due message as being sent for the lease, so that only one
-// runner sends it.
-func (o *Outbox) claim(ctx context.Context, emailID string, now time.Time) (bool, error) {
-	var claimed bool
-	err := o.db.InTx(ctx, func(tx *store.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'sending', attempts = attempts + 1, due_at = $1
-			WHERE id = $2 AND status IN ('queued', 'sending') AND due_at <= $3`, now.Add(sendLease).Unix(), emailID, now.Unix())
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		claimed = n == 1
-		return nil
-	})
-	return claimed, err
+	if err := o.db.InTx(ctx, func(tx *store.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, last_error = $2, attempts = attempts + 1, sent_at = $3 WHERE id = $4`,
+			status, nullable(lastErr), sentAt, emailID)
+		return err
+	}); err != nil {
+		return time.Time{}, fmt.Errorf("record email %s: %w", emailID, err)
+	}
+	return next, nil
 }
 
 func nullable(s string) *string {

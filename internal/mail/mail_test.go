@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/kassahq/kassa/internal/apitest"
+	"github.com/kassahq/kassa/internal/clock"
+	"github.com/kassahq/kassa/internal/duework"
 	"github.com/kassahq/kassa/internal/mail"
 	"github.com/kassahq/kassa/internal/store"
 )
@@ -100,9 +102,7 @@ func TestOutboxDeliversThroughSMTP(t *testing.T) {
 		}
 		queue("ada@example.com")
 		box := mail.NewOutbox(env.App.DB, mail.SMTP{Addr: sink.ln.Addr().String(), From: "billing@acme.test"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err := box.RunDue(ctx, sc); err != nil {
-			t.Fatal(err)
-		}
+		deliverDue(t, env, box)
 		msgs, _ := mail.List(ctx, env.App.DB.Read(), env.AccountID)
 		if len(msgs) != 1 || msgs[0].Status != "sent" {
 			t.Fatalf("outbox %+v", msgs)
@@ -112,9 +112,7 @@ func TestOutboxDeliversThroughSMTP(t *testing.T) {
 			t.Fatalf("sink got %q", sink.msgs)
 		}
 		// Running again sends nothing twice.
-		if err := box.RunDue(ctx, sc); err != nil {
-			t.Fatal(err)
-		}
+		deliverDue(t, env, box)
 		if len(sink.msgs) != 1 {
 			t.Fatalf("sent %d times", len(sink.msgs))
 		}
@@ -123,9 +121,7 @@ func TestOutboxDeliversThroughSMTP(t *testing.T) {
 		sink.fail = true
 		sink.mu.Unlock()
 		queue("bob@example.com")
-		if err := box.RunDue(ctx, sc); err != nil {
-			t.Fatal(err)
-		}
+		deliverDue(t, env, box)
 		msgs, _ = mail.List(ctx, env.App.DB.Read(), env.AccountID)
 		if msgs[1].Status != "queued" {
 			t.Fatalf("failed delivery: status %s", msgs[1].Status)
@@ -218,6 +214,18 @@ func TestSMTPSendStopsWithItsContext(t *testing.T) {
 	}
 }
 
+// deliverDue runs the account's due email deliveries with box, as a worker would.
+func deliverDue(t *testing.T, env *apitest.Env, box *mail.Outbox) {
+	t.Helper()
+	q := duework.New(env.App.DB, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	q.Register(duework.Kind{Name: mail.KindDeliver, Call: func(ctx context.Context, it duework.Item) (time.Time, error) {
+		return box.Deliver(ctx, it.SubjectID, it.DueAt)
+	}})
+	if _, err := q.RunAccount(context.Background(), env.AccountID, env.ScopeOf(env.AccountID).Now(), 100); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A message left "sending" by a runner that stopped before recording the
 // outcome is taken up again once its lease has run out.
 func TestOutboxRetakesAbandonedMessages(t *testing.T) {
@@ -230,17 +238,15 @@ func TestOutboxRetakesAbandonedMessages(t *testing.T) {
 				return err
 			}
 			// What a runner that died mid-send leaves behind, lease expired.
-			_, err := tx.ExecContext(ctx, `UPDATE emails SET status = 'sending', attempts = 1, due_at = $1 WHERE account_id = $2`,
-				sc.Now().Unix()-1, env.AccountID)
+			_, err := tx.ExecContext(ctx, `UPDATE due_work SET attempts = 1, leased_until = $1, leased_by = 'gone', run_at = $1
+				WHERE account_id = $2`, time.Now().Unix()-1, env.AccountID)
 			return err
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		box := mail.NewOutbox(env.App.DB, mail.SMTP{Addr: sink.ln.Addr().String(), From: "billing@acme.test"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err := box.RunDue(ctx, sc); err != nil {
-			t.Fatal(err)
-		}
+		deliverDue(t, env, box)
 		msgs, _ := mail.List(ctx, env.App.DB.Read(), env.AccountID)
 		if len(msgs) != 1 || msgs[0].Status != "sent" || len(sink.msgs) != 1 {
 			t.Fatalf("outbox %+v, sink got %d", msgs, len(sink.msgs))

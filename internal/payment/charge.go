@@ -193,6 +193,10 @@ func (s *Service) PrepareCharge(ctx context.Context, tx *store.Tx, sc account.Sc
 		}
 		return existing, nil
 	}
+	due := sc.Now().Add(pendingGrace)
+	if err := scheduleCheck(ctx, tx, sc, KindReconcileAttempt, a.ID, &due); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -328,6 +332,7 @@ func (s *Service) Record(ctx context.Context, tx *store.Tx, sc account.Scope, a 
 	cur.ChargeRef, cur.DeclineCode, cur.Message, cur.Updated = res.ChargeRef, res.DeclineCode, res.Message, now.Unix()
 	var txn *Transaction
 	var dueAt *int64
+	var checkAt *time.Time
 	switch res.Outcome {
 	case gateway.Approved:
 		cur.Status, cur.DeclineCode = AttemptSucceeded, ""
@@ -340,7 +345,8 @@ func (s *Service) Record(ctx context.Context, tx *store.Tx, sc account.Scope, a 
 		cur.Status = AttemptDeclined
 	case gateway.Unconfirmed:
 		cur.Status = AttemptUnconfirmed
-		dueAt = ptr(now.Add(backoff(cur.checks)).Unix())
+		checkAt = ptr(now.Add(backoff(cur.checks)))
+		dueAt = ptr(checkAt.Unix())
 	default:
 		return nil, fmt.Errorf("record attempt %s: unknown outcome %q", cur.ID, res.Outcome)
 	}
@@ -349,6 +355,9 @@ func (s *Service) Record(ctx context.Context, tx *store.Tx, sc account.Scope, a 
 		cur.Status, nonEmpty(cur.ChargeRef), nonEmpty(cur.DeclineCode), nonEmpty(cur.Message), nonEmpty(cur.TransactionID),
 		dueAt, cur.Updated, sc.AccountID, cur.ID); err != nil {
 		return nil, fmt.Errorf("record attempt %s: %w", cur.ID, err)
+	}
+	if err := scheduleCheck(ctx, tx, sc, KindReconcileAttempt, cur.ID, checkAt); err != nil {
+		return nil, err
 	}
 	if cur.Status.Final() {
 		for _, hook := range s.resolvedHooks() {

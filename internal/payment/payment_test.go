@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +13,9 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apitest"
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/customer"
+	"github.com/kassahq/kassa/internal/duework"
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/gateway/sandbox"
 	"github.com/kassahq/kassa/internal/listing"
@@ -83,6 +87,45 @@ func (f *fixture) scope(t *testing.T) account.Scope { return f.env.ScopeOf(f.env
 // newService builds another payment Service on the fixture's database and gateway.
 func (f *fixture) newService() *payment.Service {
 	return payment.NewService(f.env.App.DB, f.env.App.Customers, func(context.Context, account.Scope) (gateway.Gateway, error) { return f.gw, nil })
+}
+
+// advance moves the account's clock by seconds without running its due
+// work: the test runs it with the service it chooses (runDue).
+func (f *fixture) advance(t *testing.T, seconds int64) {
+	t.Helper()
+	ctx := context.Background()
+	err := f.env.App.DB.InTx(ctx, func(tx *store.Tx) error {
+		delta, _, err := f.env.App.Accounts.AdvanceClockTx(ctx, tx, f.scope(t), account.ClockAdvance{Seconds: &seconds})
+		if err != nil {
+			return err
+		}
+		return duework.Shift(ctx, tx, f.env.AccountID, delta, time.Now())
+	})
+	f.env.App.Accounts.ClockMoved()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runDue runs the account's due reconciliation work, as a worker would,
+// with svc's handlers.
+func (f *fixture) runDue(t *testing.T, svc *payment.Service) {
+	t.Helper()
+	q := duework.New(f.env.App.DB, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	scoped := func(fn func(context.Context, account.Scope, string) (time.Time, error)) duework.CallHandler {
+		return func(ctx context.Context, it duework.Item) (time.Time, error) {
+			sc, err := f.env.App.Accounts.ScopeAt(ctx, it.AccountID, it.DueAt)
+			if err != nil {
+				return time.Time{}, err
+			}
+			return fn(ctx, sc, it.SubjectID)
+		}
+	}
+	q.Register(duework.Kind{Name: payment.KindReconcileAttempt, Call: scoped(svc.ReconcileAttempt)})
+	q.Register(duework.Kind{Name: payment.KindReconcileRefund, Call: scoped(svc.ReconcileRefund)})
+	if _, err := q.RunAccount(context.Background(), f.env.AccountID, f.scope(t).Now(), 100); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (f *fixture) count(t *testing.T, table string) int {
@@ -182,12 +225,8 @@ func TestHookFailureRollsBackAndReconcilerFinishes(t *testing.T) {
 			}
 			return nil
 		})
-		if _, err := f.env.App.Accounts.AdvanceClock(ctx, f.scope(t), account.ClockAdvance{Seconds: ptr(int64(61))}); err != nil {
-			t.Fatal(err)
-		}
-		if err := healthy.ReconcileTask().RunDue(ctx, f.scope(t)); err != nil {
-			t.Fatal(err)
-		}
+		f.advance(t, 61)
+		f.runDue(t, healthy)
 		got, _ := healthy.GetAttempt(ctx, f.scope(t), a.ID)
 		if got.Status != payment.AttemptSucceeded || seen != 1 || f.count(t, "balance_transactions") != 1 || f.gw.statusCalls != 1 {
 			t.Fatalf("reconciled %+v, hook %d, status calls %d", got, seen, f.gw.statusCalls)
@@ -212,22 +251,15 @@ func TestUnconfirmedChargeBacksOff(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		task := f.svc.ReconcileTask()
 		for i := 0; i < 3; i++ { // asked once; then not again before the backoff
-			if err := task.RunDue(ctx, f.scope(t)); err != nil {
-				t.Fatal(err)
-			}
+			f.runDue(t, f.svc)
 		}
 		if f.gw.statusCalls != 1 {
 			t.Fatalf("status calls %d, want 1", f.gw.statusCalls)
 		}
-		if _, err := f.env.App.Accounts.AdvanceClock(ctx, f.scope(t), account.ClockAdvance{Seconds: ptr(int64(61))}); err != nil {
-			t.Fatal(err)
-		}
+		f.advance(t, 61)
 		f.gw.statusOutcome = ""
-		if err := task.RunDue(ctx, f.scope(t)); err != nil {
-			t.Fatal(err)
-		}
+		f.runDue(t, f.svc)
 		got, _ := f.svc.GetAttempt(ctx, f.scope(t), a.ID)
 		if f.gw.statusCalls != 2 || got.Status != payment.AttemptSucceeded {
 			t.Fatalf("after backoff: %+v, status calls %d", got, f.gw.statusCalls)
@@ -249,9 +281,7 @@ func TestUnconfirmedRefundStaysReservedUntilReconciled(t *testing.T) {
 		if e, ok := apperr.As(err); !ok || e.Code != "CHARGE_ALREADY_REFUNDED" {
 			t.Fatalf("second refund: %v", err)
 		}
-		if err := f.svc.ReconcileTask().RunDue(ctx, f.scope(t)); err != nil {
-			t.Fatal(err)
-		}
+		f.runDue(t, f.svc)
 		got, err := f.svc.GetTransaction(ctx, f.scope(t), charge.ID)
 		if err != nil || got.Status != payment.StatusRefunded || got.AmountRefunded != 1000 || f.count(t, "balance_transactions") != 2 {
 			t.Fatalf("charge after reconciliation %+v, %v", got, err)

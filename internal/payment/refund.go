@@ -147,6 +147,10 @@ func reserveRefund(ctx context.Context, tx *store.Tx, sc account.Scope, gatewayN
 		now+int64(pendingGrace/time.Second), now); err != nil {
 		return nil, fmt.Errorf("insert refund: %w", err)
 	}
+	due := sc.Now().Add(pendingGrace)
+	if err := scheduleCheck(ctx, tx, sc, KindReconcileRefund, r.id, &due); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -188,6 +192,7 @@ func (s *Service) finishRefund(ctx context.Context, sc account.Scope, refundID s
 		}
 		now := sc.Now()
 		var dueAt *int64
+		var checkAt *time.Time
 		message := res.Message
 		switch {
 		case callErr != nil:
@@ -201,7 +206,8 @@ func (s *Service) finishRefund(ctx context.Context, sc account.Scope, refundID s
 			status = refundFailed
 		case res.Outcome == gateway.Unconfirmed:
 			status = refundUnconfirmed
-			dueAt = ptr(now.Add(backoff(r.checks)).Unix())
+			checkAt = ptr(now.Add(backoff(r.checks)))
+			dueAt = ptr(checkAt.Unix())
 		default:
 			return fmt.Errorf("refund %s: unknown outcome %q", r.id, res.Outcome)
 		}
@@ -210,7 +216,7 @@ func (s *Service) finishRefund(ctx context.Context, sc account.Scope, refundID s
 		if err != nil {
 			return fmt.Errorf("update refund %s: %w", r.id, err)
 		}
-		return nil
+		return scheduleCheck(ctx, tx, sc, KindReconcileRefund, r.id, checkAt)
 	})
 	return txn, status, err
 }

@@ -1,9 +1,10 @@
 // Package store opens Kassa's database (embedded SQLite or PostgreSQL), runs
 // the migrations and hands out transactions. Domain packages own their SQL;
-// this package only knows the two dialects.
+// this package only knows the two engines.
 //
 // SQL is written once in portable form: $1 placeholders, RETURNING and
-// ON CONFLICT work on both engines. What differs (row locks) comes from Dialect.
+// ON CONFLICT work on both engines. What differs (row locks, claim queries)
+// comes from the Dialect.
 package store
 
 import (
@@ -18,48 +19,27 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/ncruces/go-sqlite3"
+	sqlitedriver "github.com/ncruces/go-sqlite3/driver"
+	"github.com/ncruces/go-sqlite3/ext/unicode"
 )
-
-// Dialect names the SQL engine.
-type Dialect string
-
-// The two engines.
-const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
-)
-
-// ForUpdate is the row-lock suffix for a SELECT inside a write transaction.
-// SQLite needs none: Kassa writes through a single connection, so write
-// transactions are already serialized.
-func (d Dialect) ForUpdate() string {
-	if d == Postgres {
-		return " FOR UPDATE"
-	}
-	return ""
-}
 
 // DefaultURL is where Kassa keeps its data when nothing is configured.
 const DefaultURL = "sqlite://kassa-data/kassa.db"
 
-// DB is an open database: a writer and a reader handle (the same pool on
-// PostgreSQL; one writer connection plus a read pool on SQLite).
+// DB is an open database: a writer and a read-only reader handle.
 type DB struct {
 	Dialect Dialect
 	writer  *sql.DB
 	reader  *sql.DB
 	stmts   *stmtCache
-
-	versionsMu sync.Mutex
-	versions   map[string]*tableVersion
 }
 
-// Querier is what reads need; both *sql.DB and *Tx satisfy it.
+// Querier runs reads: the read handle (DB.Read) and a transaction (*Tx)
+// both satisfy it. It has no Exec: what reads cannot write by mistake.
 type Querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
@@ -92,8 +72,17 @@ func sqlitePath(rawURL string) string {
 	return p
 }
 
+func init() {
+	// Kassa lowers both sides of a case-insensitive search and keeps
+	// SQLite's own LIKE (and its index optimization).
+	unicode.RegisterLike = false
+}
+
+// sqliteConn prepares every SQLite connection: Unicode-aware lower() and
+// upper(), so that searches fold "ÖLÇÜ" as PostgreSQL does.
+func sqliteConn(c *sqlite3.Conn) error { return unicode.Register(c) }
+
 func openSQLite(ctx context.Context, path string) (*DB, error) {
-	pinAllocatorPages()
 	if path == "" {
 		return nil, errors.New("sqlite database url has no file path")
 	}
@@ -103,8 +92,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	pragmas := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
-	dsn := "file:" + path + "?" + pragmas + "&_txlock=immediate"
-	writer, err := sql.Open("sqlite", dsn)
+	writer, err := sqlitedriver.Open("file:"+path+"?"+pragmas+"&_txlock=immediate", sqliteConn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -118,44 +106,66 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	reader, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	// The reader cannot write: query_only refuses any statement that would.
+	reader, err := sqlitedriver.Open("file:"+path+"?"+pragmas+"&_pragma=query_only(1)&_txlock=deferred", sqliteConn)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite reader %s: %w", path, err)
 	}
 	reader.SetMaxOpenConns(8)
 	reader.SetMaxIdleConns(8)
-	return newDB(SQLite, writer, reader), nil
+	return newDB(sqliteDialect{}, writer, reader), nil
 }
 
+// Pool sizes on PostgreSQL, per process.
+const (
+	pgWriters = 16
+	pgReaders = 16
+)
+
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
-	db, err := sql.Open("pgx", rawURL)
+	open := func(readOnly bool, conns int) (*sql.DB, error) {
+		cfg, err := pgx.ParseConfig(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres %s: %w", redact(rawURL), err)
+		}
+		if readOnly {
+			// The reader's sessions refuse writes, as SQLite's query_only does.
+			cfg.RuntimeParams["default_transaction_read_only"] = "on"
+		}
+		db := stdlib.OpenDB(*cfg)
+		db.SetMaxOpenConns(conns)
+		db.SetMaxIdleConns(conns)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("connect postgres %s: %w", redact(rawURL), err)
+		}
+		return db, nil
+	}
+	writer, err := open(false, pgWriters)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres %s: %w", redact(rawURL), err)
+		return nil, err
 	}
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(16)
-	db.SetConnMaxIdleTime(5 * time.Minute)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("connect postgres %s: %w", redact(rawURL), err)
+	reader, err := open(true, pgReaders)
+	if err != nil {
+		writer.Close()
+		return nil, err
 	}
-	return newDB(Postgres, db, db), nil
+	return newDB(postgresDialect{}, writer, reader), nil
 }
 
 func newDB(d Dialect, writer, reader *sql.DB) *DB {
-	return &DB{Dialect: d, writer: writer, reader: reader, stmts: &stmtCache{db: reader, detach: d == SQLite}}
+	return &DB{Dialect: d, writer: writer, reader: reader, stmts: &stmtCache{db: reader, dialect: d}}
 }
 
-// stmtCache is a Querier that keeps one prepared statement per query text.
+// stmtCache is a Querier that keeps one prepared statement per query text,
+// so that SQLite compiles a query once per connection, not per execution.
 type stmtCache struct {
-	db *sql.DB
-	// detach drops cancellation from single-row reads: modernc's SQLite
-	// driver starts a watcher goroutine per cancellable query, which costs
-	// more than the point read itself.
-	detach bool
-	mu     sync.RWMutex
-	stmts  map[string]*sql.Stmt
+	db      *sql.DB
+	dialect Dialect
+	mu      sync.RWMutex
+	stmts   map[string]*sql.Stmt
 }
 
 // maxCachedStatements bounds the cache; list queries with varying filters
@@ -188,11 +198,8 @@ func (c *stmtCache) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.db.ExecContext(ctx, query, args...)
-}
-
 func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	query = c.dialect.params(query)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -200,9 +207,7 @@ func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any)
 }
 
 func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if c.detach {
-		ctx = context.WithoutCancel(ctx)
-	}
+	query = c.dialect.params(query)
 	if st := c.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -230,15 +235,12 @@ func redact(raw string) string {
 // Close closes both handles.
 func (db *DB) Close() error {
 	db.stmts.close()
-	err := db.writer.Close()
-	if db.reader != db.writer {
-		err = errors.Join(err, db.reader.Close())
-	}
-	return err
+	return errors.Join(db.writer.Close(), db.reader.Close())
 }
 
-// Read returns the handle for reads outside a transaction. Its statements
-// are prepared once and reused: parsing SQL costs more than a point read.
+// Read returns the handle for reads outside a transaction. It cannot write
+// (no Exec, and a read-only session underneath), and its statements are
+// prepared once and reused. A cancelled ctx stops the query on both engines.
 func (db *DB) Read() Querier { return db.stmts }
 
 // Ping checks the database answers.
@@ -247,23 +249,8 @@ func (db *DB) Ping(ctx context.Context) error { return db.writer.PingContext(ctx
 // Tx is a write transaction.
 type Tx struct {
 	*sql.Tx
-	Dialect Dialect
-	db      *DB
-	touched []*tableVersion
-}
-
-// Touch tells the read caches that this transaction writes table: they stop
-// serving it from the moment of the call until the transaction has ended.
-// Every write to a table that has a ReadCache must touch it.
-func (tx *Tx) Touch(table string) {
-	tv := tx.db.versionOf(table)
-	for _, t := range tx.touched {
-		if t == tv {
-			return
-		}
-	}
-	tv.begin()
-	tx.touched = append(tx.touched, tv)
+	Dialect    Dialect
+	savepoints int
 }
 
 // InTx runs fn in a write transaction and commits it when fn returns nil.
@@ -274,7 +261,7 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var err error
 	for i := 0; i < attempts; i++ {
 		err = db.inTxOnce(ctx, fn)
-		if err == nil || !retryable(err) {
+		if err == nil || !db.Dialect.retryable(err) {
 			return err
 		}
 		time.Sleep(time.Duration(i+1) * 5 * time.Millisecond)
@@ -287,12 +274,8 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect, db: db}
+	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
 	defer func() {
-		// After commit or rollback: the caches may read the table again.
-		for _, tv := range tx.touched {
-			tv.end()
-		}
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
 			panic(p)
@@ -310,19 +293,28 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	return nil
 }
 
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "40001" || pgErr.Code == "40P01"
+// Savepoint runs fn inside a savepoint of tx: when fn fails, what it wrote
+// is rolled back and the rest of tx goes on; the error is returned.
+func (tx *Tx) Savepoint(ctx context.Context, fn func() error) (err error) {
+	tx.savepoints++
+	name := fmt.Sprintf("kassa_sp%d", tx.savepoints)
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
 	}
-	return false
-}
-
-// IsUniqueViolation reports whether err is a unique-constraint violation.
-func IsUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "23505"
+	defer func() {
+		if p := recover(); p != nil {
+			_, _ = tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name)
+			panic(p)
+		}
+	}()
+	if err = fn(); err != nil {
+		if _, rbErr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rbErr))
+		}
+		return err
 	}
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
 }

@@ -309,11 +309,7 @@ func (s *Service) Get(ctx context.Context, sc account.Scope, rateID string) (*Ta
 // inside tx. On PostgreSQL the row is share-locked until tx ends. An unknown
 // or another account's rate is a 404 error.
 func GetTx(ctx context.Context, tx *store.Tx, sc account.Scope, rateID string) (*TaxRate, error) {
-	lock := ""
-	if tx.Dialect == store.Postgres {
-		lock = " FOR SHARE OF t"
-	}
-	return get(ctx, tx, sc, rateID, lock)
+	return get(ctx, tx, sc, rateID, tx.Dialect.ForShareOf("t"))
 }
 
 func (p *UpdateParams) validate() error {
