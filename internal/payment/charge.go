@@ -163,6 +163,9 @@ func (s *Service) PrepareCharge(ctx context.Context, tx *store.Tx, sc account.Sc
 	if err != nil {
 		return nil, err
 	}
+	if err := gatewayConfigured(acct); err != nil {
+		return nil, err
+	}
 	if gw := acct.Gateway; gw != pm.gateway {
 		return nil, apperr.BadRequestf("GATEWAY_MISMATCH",
 			"Payment method %s was attached through the %s gateway; the account now uses %s", pm.ID, pm.gateway, gw)
