@@ -281,14 +281,20 @@ func (s *Service) settleTx(ctx context.Context, tx *store.Tx, sc account.Scope, 
 	return event.Record(ctx, tx, sc, "invoice.payment_succeeded", inv)
 }
 
-// Void cancels a draft or open invoice for good.
+// Void cancels a draft or open invoice for good. An invoice with a payment
+// recorded against it cannot be voided (as Stripe refuses): the money would
+// be left belonging to nothing.
 func (s *Service) Void(ctx context.Context, sc account.Scope, invoiceID string) (*Invoice, error) {
 	return s.change(ctx, sc, invoiceID, func(tx *store.Tx, inv *Invoice) error {
-		switch inv.Status {
-		case StatusPaid:
+		switch {
+		case inv.Status == StatusPaid:
 			return apperr.BadRequestf("INVOICE_ALREADY_PAID", "Invoice %s is paid and cannot be voided", inv.ID)
-		case StatusVoid:
+		case inv.Status == StatusVoid:
 			return apperr.BadRequestf("INVOICE_VOID", "Invoice %s is already void", inv.ID)
+		case inv.AmountPaid > 0:
+			return apperr.BadRequestf("INVOICE_HAS_PAYMENTS",
+				"Invoice %s has %s paid and cannot be voided: collect the %s remaining or mark it uncollectible instead",
+				inv.ID, billing.FormatAmount(inv.AmountPaid, inv.Currency), billing.FormatAmount(inv.AmountRemaining, inv.Currency))
 		}
 		pending, err := s.pendingAttempt(ctx, tx, sc, inv.ID)
 		if err != nil {
