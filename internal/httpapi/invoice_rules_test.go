@@ -38,3 +38,54 @@ func TestInvoiceWithPaymentsCannotBeVoided(t *testing.T) {
 		}
 	})
 }
+
+// An invoice copies its customer's details when it is finalized (or paid,
+// which finalizes) and keeps them from then on; a draft shows them as they
+// are now.
+func TestInvoiceCustomerDetailsFrozenAtFinalization(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		price := f.price("USD", 1500, "exclusive")
+		cus := f.customer("Old Name", "old@example.com", "tok_visa")
+		draft := f.create(cus, invItem{price, 1, nil})["id"].(string)
+		toPay := f.create(cus, invItem{price, 1, nil})["id"].(string)
+
+		env.Patch("/v1/customers/"+cus, map[string]any{"name": "New Name", "email": "new@example.com", "phone": "+1 555 0100",
+			"billingAddress": map[string]any{"address1": "1 Market St", "city": "San Francisco", "postalCode": "94103", "country": "US"}}).Want(t, 200)
+		wantDetails := func(what string, inv map[string]any, name, email string) {
+			t.Helper()
+			addr, _ := inv["customer_address"].(map[string]any)
+			if inv["customer_name"] != name || inv["customer_email"] != email || inv["customer_phone"] != "+1 555 0100" ||
+				addr == nil || addr["line1"] != "1 Market St" || addr["city"] != "San Francisco" {
+				t.Errorf("%s: name %v email %v phone %v address %v, want %s %s", what, inv["customer_name"], inv["customer_email"],
+					inv["customer_phone"], inv["customer_address"], name, email)
+			}
+		}
+		wantDetails("draft after the update", env.Get("/v1/invoices/"+draft).Want(t, 200).Map(t), "New Name", "new@example.com")
+		var page struct {
+			Data []map[string]any `json:"data"`
+		}
+		env.Get("/v1/invoices").Want(t, 200).JSON(t, &page)
+		for _, inv := range page.Data {
+			wantDetails("listed draft", inv, "New Name", "new@example.com")
+		}
+
+		wantDetails("finalized", env.Post("/v1/invoices/"+draft+"/finalize", nil).Want(t, 200).Map(t), "New Name", "new@example.com")
+		wantDetails("paid", env.Put("/v1/invoices/"+toPay, nil).Want(t, 200).Map(t), "New Name", "new@example.com")
+
+		// From finalization on the details stay as they were copied.
+		env.Patch("/v1/customers/"+cus, map[string]any{"name": "Later Name", "email": "later@example.com"}).Want(t, 200)
+		for _, id := range []string{draft, toPay} {
+			wantDetails("after a later update", env.Get("/v1/invoices/"+id).Want(t, 200).Map(t), "New Name", "new@example.com")
+		}
+		env.Get("/v1/invoices").Want(t, 200).JSON(t, &page)
+		for _, inv := range page.Data {
+			wantDetails("listed after a later update", inv, "New Name", "new@example.com")
+		}
+		// A new draft follows the customer again.
+		next := f.create(cus, invItem{price, 1, nil})
+		if next["customer_name"] != "Later Name" || next["customer_email"] != "later@example.com" {
+			t.Errorf("new draft: %v %v", next["customer_name"], next["customer_email"])
+		}
+	})
+}

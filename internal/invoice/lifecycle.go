@@ -17,17 +17,34 @@ import (
 	"github.com/kassahq/kassa/internal/store"
 )
 
-// finalizeTx turns a draft into an open invoice with the next number. An
-// invoice with nothing due is paid as it is finalized: paid, status paid and
-// nothing remaining go together (G-22).
+// finalizeTx turns a draft into an open invoice with the next number. The
+// customer's details are copied now and frozen from then on (Stripe's rule);
+// a deleted customer's are those the draft stored last. An invoice with
+// nothing due is paid as it is finalized: paid, status paid and nothing
+// remaining go together (G-22).
 func (s *Service) finalizeTx(ctx context.Context, tx *store.Tx, sc account.Scope, inv *Invoice) error {
+	// The customer's row is locked before the account's (numbering), the
+	// order invoice creation takes them in.
+	c, err := customer.GetTx(ctx, tx, sc, inv.Customer)
+	switch {
+	case err == nil:
+		inv.billTo(c)
+	case !apperr.IsKind(err, apperr.NotFound):
+		return err
+	}
+	address, err := encodeAddress(inv.CustomerAddress)
+	if err != nil {
+		return err
+	}
 	number, err := account.NextInvoiceNumber(ctx, tx, sc.AccountID)
 	if err != nil {
 		return err
 	}
 	now := sc.Now().Unix()
-	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET status = 'open', number = $1, finalized_at = $2, updated = $2
-		WHERE account_id = $3 AND id = $4 AND status = 'draft'`, number, now, sc.AccountID, inv.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET status = 'open', number = $1, finalized_at = $2, updated = $2,
+		customer_name = $3, customer_email = $4, customer_phone = $5, customer_address = $6
+		WHERE account_id = $7 AND id = $8 AND status = 'draft'`, number, now,
+		inv.CustomerName, inv.CustomerEmail, inv.CustomerPhone, address, sc.AccountID, inv.ID); err != nil {
 		return fmt.Errorf("finalize invoice %s: %w", inv.ID, err)
 	}
 	inv.Status, inv.Number, inv.StatusTransitions.FinalizedAt = StatusOpen, &number, &now
