@@ -89,3 +89,64 @@ func TestInvoiceCustomerDetailsFrozenAtFinalization(t *testing.T) {
 		}
 	})
 }
+
+// An invoice's chosen payment method may be detached after the invoice was
+// made: paying it then charges the customer's default, and with no default
+// the refusal says what to do; attaching a method makes it payable again.
+func TestPayInvoiceWhoseMethodWasDetached(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		price := f.price("USD", 2500, "exclusive")
+		withMethod := func(cus, pm string) string {
+			t.Helper()
+			body := f.body(cus, "charge_automatically", invItem{price, 1, nil})
+			body["default_payment_method"] = pm
+			return env.Post("/v1/invoices", body).Want(t, 201).Map(t)["id"].(string)
+		}
+		methods := func(inv string) []string {
+			t.Helper()
+			var page struct {
+				Data []map[string]any `json:"data"`
+			}
+			env.Get("/v1/invoices/"+inv+"/payment-attempts").Want(t, 200).JSON(t, &page)
+			var out []string
+			for _, a := range page.Data {
+				out = append(out, a["payment_method"].(string))
+			}
+			return out
+		}
+
+		cus := f.customer("Two Cards", "", "tok_visa")
+		visa := env.Get("/v1/customers/"+cus).Want(t, 200).Map(t)["default_payment_method"].(string)
+		mc := attach(t, env, "tok_mastercard", cus)["id"].(string)
+		inv := withMethod(cus, mc)
+		env.Post("/v1/payment-methods/"+mc+"/detach", nil).Want(t, 200)
+		paid := env.Put("/v1/invoices/"+inv, nil).Want(t, 200).Map(t)
+		if paid["status"] != "paid" || paid["default_payment_method"] != mc {
+			t.Fatalf("paid after the detach: status %v default_payment_method %v", paid["status"], paid["default_payment_method"])
+		}
+		if got := methods(inv); len(got) != 1 || got[0] != visa {
+			t.Fatalf("charged %v, want the default %s", got, visa)
+		}
+
+		// No default left either: a 400 that says how out, nothing charged.
+		lone := f.customer("One Card", "", "tok_visa")
+		only := env.Get("/v1/customers/"+lone).Want(t, 200).Map(t)["default_payment_method"].(string)
+		inv = withMethod(lone, only)
+		env.Post("/v1/payment-methods/"+only+"/detach", nil).Want(t, 200)
+		res := env.Put("/v1/invoices/"+inv, nil).Want(t, 400)
+		if res.Map(t)["error"] != "NO_PAYMENT_METHOD" || !strings.Contains(res.Message(t), "was detached") {
+			t.Fatalf("pay with nothing to charge: %s", res.Body)
+		}
+		if got := env.Get("/v1/invoices/"+inv).Want(t, 200).Map(t); got["status"] != "draft" || len(methods(inv)) != 0 {
+			t.Fatalf("refused pay changed the invoice: %v", got)
+		}
+		fresh := attach(t, env, "tok_visa", lone)["id"].(string)
+		if got := env.Put("/v1/invoices/"+inv, nil).Want(t, 200).Map(t); got["status"] != "paid" {
+			t.Fatalf("pay after attaching a new card: %v", got)
+		}
+		if got := methods(inv); len(got) != 1 || got[0] != fresh {
+			t.Fatalf("charged %v, want the new default %s", got, fresh)
+		}
+	})
+}

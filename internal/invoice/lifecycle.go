@@ -146,7 +146,8 @@ func checkPayable(inv *Invoice) error {
 
 // Pay charges what is left to pay on the invoice through the gateway,
 // finalizing a draft first. The charge goes to the invoice's payment method
-// or the customer's default. Approved: the invoice is paid. Declined: a 402
+// or, when there is none or it was detached since, the customer's default;
+// the invoice keeps naming its choice, the attempt names the method charged. Approved: the invoice is paid. Declined: a 402
 // error, the invoice stays open. Unconfirmed: a 502 error; the reconciler
 // settles it later. One charge at a time per invoice, each attempt with its
 // own idempotency key, so an invoice is never charged twice.
@@ -192,7 +193,9 @@ func (s *Service) Pay(ctx context.Context, sc account.Scope, invoiceID string) (
 			pm = *inv.DefaultPaymentMethod
 		}
 		attempt, err = s.payments.PrepareCharge(ctx, tx, sc, payment.ChargeParams{
-			CustomerID: inv.Customer, PaymentMethodID: pm, Amount: inv.AmountRemaining, Currency: inv.Currency,
+			// A chosen method detached since falls back to the customer's
+			// default: the invoice stays payable (never a dead end).
+			CustomerID: inv.Customer, PaymentMethodID: pm, FallBackToDefault: true, Amount: inv.AmountRemaining, Currency: inv.Currency,
 			Description: "Payment for invoice " + *inv.Number, InvoiceID: inv.ID,
 			IdempotencyKey: fmt.Sprintf("invoice:%s:attempt:%d", inv.ID, inv.AttemptCount+1),
 		})
