@@ -1,6 +1,11 @@
 package httpapi_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -147,6 +152,72 @@ func TestPayInvoiceWhoseMethodWasDetached(t *testing.T) {
 		}
 		if got := methods(inv); len(got) != 1 || got[0] != fresh {
 			t.Fatalf("charged %v, want the new default %s", got, fresh)
+		}
+	})
+}
+
+// pdfTextOf extracts a PDF's text layer with pdftotext -layout; it skips
+// the test when pdftotext is missing, unless KASSA_REQUIRE_PDFTOTEXT=1.
+func pdfTextOf(t *testing.T, pdf []byte) string {
+	t.Helper()
+	if _, err := exec.LookPath("pdftotext"); err != nil {
+		if os.Getenv("KASSA_REQUIRE_PDFTOTEXT") == "1" {
+			t.Fatal("pdftotext is required (KASSA_REQUIRE_PDFTOTEXT=1) but missing")
+		}
+		t.Skip("pdftotext not installed")
+	}
+	path := filepath.Join(t.TempDir(), "invoice.pdf")
+	if err := os.WriteFile(path, pdf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("pdftotext", "-layout", path, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	return string(out)
+}
+
+// The PDF of an invoice mixing tax-inclusive and tax-exclusive lines prints
+// figures that add up: lines → Subtotal; Subtotal less the included tax →
+// Total excluding tax; that plus each rate's row → Total.
+func TestInvoicePDFMixedTaxAddsUp(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Mixed Tax", "mixed@example.com", "tok_visa")
+		vat, sales := f.rate("VAT", "20", true), f.rate("Sales tax", "7.25", false)
+		inv := f.create(cus, invItem{f.price("USD", 1999, "inclusive"), 2, []string{vat}},
+			invItem{f.price("USD", 1999, "exclusive"), 2, []string{sales}})
+		id := inv["id"].(string)
+		// 3998 inclusive 20% → tax 666; 3998 exclusive 7.25% → tax 290.
+		wantAmounts(t, inv, map[string]int64{"subtotal": 7996, "tax": 956, "total": 8286})
+		text := pdfTextOf(t, env.Get("/v1/invoices/"+id+"/pdf").Want(t, 200).Body)
+
+		row := regexp.MustCompile(`^\s+(\S.*?)\s{2,}\$([\d,]+\.\d\d)\s*$`)
+		var labels []string
+		got := map[string]int64{}
+		for _, l := range strings.Split(text, "\n") {
+			m := row.FindStringSubmatch(l)
+			if m == nil || (len(labels) == 0 && m[1] != "Subtotal") {
+				continue
+			}
+			v, err := strconv.ParseFloat(strings.ReplaceAll(m[2], ",", ""), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			labels = append(labels, m[1])
+			got[m[1]] = int64(v*100 + 0.5)
+		}
+		want := []string{"Subtotal", "Total excluding tax", "VAT 20% (included)", "Sales tax 7.25%", "Total", "Amount due"}
+		if strings.Join(labels, "|") != strings.Join(want, "|") {
+			t.Fatalf("totals rows %q, want %q:\n%s", labels, want, text)
+		}
+		if got["Subtotal"] != num(inv["subtotal"]) || got["Total"] != num(inv["total"]) ||
+			got["Total excluding tax"] != num(inv["total_excluding_tax"]) {
+			t.Errorf("printed totals %v, invoice %v", got, inv)
+		}
+		if got["Subtotal"]-got["VAT 20% (included)"] != got["Total excluding tax"] ||
+			got["Total excluding tax"]+got["VAT 20% (included)"]+got["Sales tax 7.25%"] != got["Total"] {
+			t.Errorf("printed totals do not add up: %v\n%s", got, text)
 		}
 	})
 }
