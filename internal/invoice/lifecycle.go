@@ -147,10 +147,11 @@ func checkPayable(inv *Invoice) error {
 // Pay charges what is left to pay on the invoice through the gateway,
 // finalizing a draft first. The charge goes to the invoice's payment method
 // or, when there is none or it was detached since, the customer's default;
-// the invoice keeps naming its choice, the attempt names the method charged. Approved: the invoice is paid. Declined: a 402
-// error, the invoice stays open. Unconfirmed: a 502 error; the reconciler
-// settles it later. One charge at a time per invoice, each attempt with its
-// own idempotency key, so an invoice is never charged twice.
+// the invoice keeps naming its choice, the attempt names the method charged.
+// Approved: the invoice is paid. Declined: a 402 error, the invoice stays
+// open. Unconfirmed: a 502 error; the reconciler settles it later. One
+// charge at a time per invoice, each attempt with its own idempotency key,
+// so an invoice is never charged twice.
 func (s *Service) Pay(ctx context.Context, sc account.Scope, invoiceID string) (*Invoice, error) {
 	var attempt *payment.Attempt
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {

@@ -61,14 +61,14 @@ type Attempt struct {
 type ChargeParams struct {
 	CustomerID      string
 	PaymentMethodID string // "" charges the customer's default payment method
+	Amount          int64  // minor units
+	Currency        string // ISO 4217, any case
+	Description     string
+	InvoiceID       string
 	// FallBackToDefault charges the customer's default instead of a
 	// PaymentMethodID that was detached since it was chosen (an invoice's
 	// default_payment_method may be), rather than refusing the charge.
 	FallBackToDefault bool
-	Amount            int64  // minor units
-	Currency          string // ISO 4217, any case
-	Description       string
-	InvoiceID         string
 	// IdempotencyKey is required, one per attempt: the same key never
 	// starts a second attempt (unique per account).
 	IdempotencyKey string
