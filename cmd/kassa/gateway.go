@@ -11,12 +11,12 @@ const gatewayUsage = "usage: kassa accounts gateway --account ID --gateway sandb
 
 // accountsGateway chooses the payment gateway of an account. The Stripe
 // secret key may also come from KASSA_STRIPE_SECRET_KEY, which keeps it out
-// of the shell history.
+// of the shell history. Live accounts take only stripe with a live key.
 func accountsGateway(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg config
 	fs := newFlagSet("accounts gateway", &cfg, getenv, stderr, false)
 	accountID := fs.String("account", "", "account id (default: the first account)")
-	name := fs.String("gateway", "", "sandbox (offline test gateway) or stripe (required)")
+	name := fs.String("gateway", "", "sandbox (offline, test accounts only) or stripe (required)")
 	secret := fs.String("stripe-secret-key", getenv("KASSA_STRIPE_SECRET_KEY"),
 		"the account's Stripe secret key, with --gateway stripe (env KASSA_STRIPE_SECRET_KEY)")
 	if err := fs.Parse(args); err != nil {

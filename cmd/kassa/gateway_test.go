@@ -62,6 +62,29 @@ func TestAccountsGatewayCommand(t *testing.T) {
 		t.Fatalf("back to sandbox: %s %q", g, s)
 	}
 	delete(env, "KASSA_STRIPE_SECRET_KEY")
+
+	// A live account starts without a gateway and refuses test-mode ones.
+	out, err = kassa("accounts", "create", "--name", "Live shop", "--live", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live struct{ Account string }
+	if err := json.Unmarshal([]byte(out), &live); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--gateway", "sandbox"},
+		{"--gateway", "stripe", "--stripe-secret-key", "sk_test_abc123"},
+	} {
+		if _, err := kassa(append([]string{"accounts", "gateway", "--account", live.Account}, args...)...); err == nil ||
+			!strings.Contains(err.Error(), "test mode only") {
+			t.Errorf("live account %v: %v", args, err)
+		}
+	}
+	if out, err = kassa("accounts", "gateway", "--account", live.Account, "--gateway", "stripe", "--stripe-secret-key", "sk_live_abc123"); err != nil ||
+		!strings.Contains(out, "now uses the stripe gateway") {
+		t.Fatalf("live account on stripe: %q, %v", out, err)
+	}
 	for _, args := range [][]string{
 		{"accounts", "gateway", "--account", created.Account},
 		{"accounts", "gateway", "--account", created.Account, "--gateway", "paypal"},

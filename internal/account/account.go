@@ -290,10 +290,16 @@ func (s *Service) createTx(ctx context.Context, tx *store.Tx, companyID, name st
 			return nil, fmt.Errorf("insert company: %w", err)
 		}
 	}
+	// The sandbox is for test mode only: a live account starts without a
+	// gateway until a real one is configured.
+	gw := GatewaySandbox
+	if livemode {
+		gw = GatewayNone
+	}
 	a := &Account{ID: id.New(id.Account), CompanyID: companyID, Name: name, Livemode: livemode,
-		Country: "US", InvoicePrefix: "INV-", Gateway: "sandbox", Created: now}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, company_id, name, livemode, created) VALUES ($1, $2, $3, $4, $5)`,
-		a.ID, a.CompanyID, a.Name, a.Livemode, now); err != nil {
+		Country: "US", InvoicePrefix: "INV-", Gateway: gw, Created: now}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, company_id, name, livemode, gateway, created) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.ID, a.CompanyID, a.Name, a.Livemode, a.Gateway, now); err != nil {
 		return nil, fmt.Errorf("insert account: %w", err)
 	}
 	secret := newSecret(livemode)
@@ -485,16 +491,19 @@ func (s *Service) ScopeAt(ctx context.Context, accountID string, t time.Time) (S
 	return sc, nil
 }
 
-// Gateways an account may use.
+// Gateways an account may use. GatewayNone is a live account's until a
+// real gateway is configured: it can neither attach nor charge.
 const (
 	GatewaySandbox = "sandbox"
 	GatewayStripe  = "stripe"
+	GatewayNone    = "none"
 )
 
 // SetGateway chooses the payment gateway of an account: "sandbox" (offline,
 // no secret) or "stripe" with the account's Stripe secret key (sk_… or rk_…).
 // Payment methods attached through one gateway cannot be charged through
-// another.
+// another. The sandbox and Stripe test keys are for test accounts only: a
+// live account would otherwise report money that never existed.
 func (s *Service) SetGateway(ctx context.Context, accountID, name, secret string) error {
 	var stored *string
 	switch name {
@@ -511,18 +520,35 @@ func (s *Service) SetGateway(ctx context.Context, accountID, name, secret string
 		return apperr.Invalidf("gateway must be one of the following values: %s, %s", GatewaySandbox, GatewayStripe)
 	}
 	return s.db.InTx(ctx, func(tx *store.Tx) error {
-		r, err := tx.ExecContext(ctx, `UPDATE accounts SET gateway = $1, gateway_secret = $2 WHERE id = $3`, name, stored, accountID)
-		if err != nil {
-			return fmt.Errorf("set gateway of %s: %w", accountID, err)
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
+		var live bool
+		err := tx.QueryRowContext(ctx, `SELECT livemode FROM accounts WHERE id = $1`+tx.Dialect.ForUpdate(), accountID).Scan(&live)
+		if errors.Is(err, sql.ErrNoRows) {
 			return apperr.NotFoundf("Account %s not found", accountID)
+		}
+		if err != nil {
+			return fmt.Errorf("load account %s: %w", accountID, err)
+		}
+		switch {
+		case live && name == GatewaySandbox:
+			return apperr.BadRequestf("GATEWAY_TEST_MODE_ONLY",
+				"Account %s is a live account: the sandbox gateway is for test mode only; use --gateway stripe with a live secret key", accountID)
+		case live && IsStripeTestKey(secret):
+			return apperr.BadRequestf("GATEWAY_TEST_MODE_ONLY",
+				"Account %s is a live account: a Stripe test key is for test mode only; use a live key (sk_live_… or rk_live_…)", accountID)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET gateway = $1, gateway_secret = $2 WHERE id = $3`, name, stored, accountID); err != nil {
+			return fmt.Errorf("set gateway of %s: %w", accountID, err)
 		}
 		return nil
 	})
 }
 
 var stripeKeyPattern = regexp.MustCompile(`^(sk|rk)_(test|live)_[A-Za-z0-9_]+$`)
+
+// IsStripeTestKey reports whether secret is a Stripe test-mode key.
+func IsStripeTestKey(secret string) bool {
+	return strings.HasPrefix(secret, "sk_test_") || strings.HasPrefix(secret, "rk_test_")
+}
 
 // NextInvoiceNumber takes the account's next invoice number inside tx
 // ("INV-0001", then "INV-0002" …). The counter has a row of its own, locked

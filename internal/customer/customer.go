@@ -307,6 +307,35 @@ func get(ctx context.Context, q store.Querier, accountID, customerID, lock strin
 		func() error { return notFound(customerID) }, "customer "+customerID)
 }
 
+// LiveByID returns those of ids that are live customers of the account, by
+// id, read through q without locking; deleted and unknown ones are left out.
+func LiveByID(ctx context.Context, q store.Querier, sc account.Scope, ids []string) (map[string]*Customer, error) {
+	out := make(map[string]*Customer, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := []any{sc.AccountID}
+	marks := make([]string, 0, len(ids))
+	for _, id := range ids {
+		args = append(args, id)
+		marks = append(marks, fmt.Sprintf("$%d", len(args)))
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+columns+from+`
+		WHERE c.account_id = $1 AND c.id IN (`+strings.Join(marks, ", ")+`) AND c.deleted_at IS NULL`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load customers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scan(rows, sc.Livemode)
+		if err != nil {
+			return nil, err
+		}
+		out[c.ID] = c
+	}
+	return out, rows.Err()
+}
+
 // Update changes a customer and records customer.updated.
 func (s *Service) Update(ctx context.Context, sc account.Scope, customerID string, p UpdateParams) (*Customer, error) {
 	if err := p.validate(); err != nil {

@@ -159,17 +159,12 @@ func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p C
 	inv := &Invoice{
 		ID: id.UUID(), Object: "invoice", Status: StatusDraft, Livemode: sc.Livemode,
 		CollectionMethod: *p.CollectionMethod, BillingReason: "manual", Customer: cust.ID,
-		CustomerName: cust.Name, CustomerEmail: cust.BillingEmail, CustomerPhone: cust.Phone,
 		AccountName: acct.Name, AccountCountry: acct.Country, DefaultPaymentMethod: p.DefaultPaymentMethod,
 		DueDate: p.DueDate, Memo: p.Memo, Footer: p.Footer, Created: now.Unix(),
 	}
-	if inv.CustomerEmail == nil {
-		inv.CustomerEmail = cust.Email
-	}
-	if len(cust.Address) > 0 {
-		a := cust.Address[0]
-		inv.CustomerAddress = &a
-	}
+	// Stored for the draft's sake only: drafts are shown with the customer's
+	// current details, and finalizing copies them again.
+	inv.billTo(cust)
 	if inv.CollectionMethod == SendInvoice && inv.DueDate == nil {
 		due := now.AddDate(0, 0, DefaultDaysUntilDue).Unix()
 		inv.DueDate = &due
@@ -309,15 +304,23 @@ func taxAmounts(rates []billing.RateTotal, lines []builtLine) []TaxAmount {
 	return out
 }
 
+// encodeAddress is the customer_address column of an invoice.
+func encodeAddress(a *customer.Address) (*string, error) {
+	if a == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
 func insertInvoice(ctx context.Context, tx *store.Tx, sc account.Scope, inv *Invoice, lines []builtLine) error {
-	var address *string
-	if inv.CustomerAddress != nil {
-		b, err := json.Marshal(inv.CustomerAddress)
-		if err != nil {
-			return err
-		}
-		s := string(b)
-		address = &s
+	address, err := encodeAddress(inv.CustomerAddress)
+	if err != nil {
+		return err
 	}
 	taxes, err := json.Marshal(inv.TotalTaxAmounts)
 	if err != nil {

@@ -210,6 +210,47 @@ func (s *Service) scanInvoice(row interface{ Scan(...any) error }, livemode bool
 	return inv, nil
 }
 
+// billTo addresses the invoice to its customer as the customer is now: the
+// name, the billing email (else the email), the phone and the first address.
+func (inv *Invoice) billTo(c *customer.Customer) {
+	inv.CustomerName, inv.CustomerEmail, inv.CustomerPhone, inv.CustomerAddress = c.Name, c.BillingEmail, c.Phone, nil
+	if inv.CustomerEmail == nil {
+		inv.CustomerEmail = c.Email
+	}
+	if len(c.Address) > 0 {
+		a := c.Address[0]
+		inv.CustomerAddress = &a
+	}
+}
+
+// showCurrentDetails gives drafts their customers' details as they are now:
+// as Stripe does, an invoice copies them when it is finalized and keeps
+// them from then on. A draft whose customer was deleted shows what it
+// stored last.
+func (s *Service) showCurrentDetails(ctx context.Context, q store.Querier, sc account.Scope, invoices ...*Invoice) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, inv := range invoices {
+		if inv.Status == StatusDraft && !seen[inv.Customer] {
+			seen[inv.Customer] = true
+			ids = append(ids, inv.Customer)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	customers, err := customer.LiveByID(ctx, q, sc, ids)
+	if err != nil {
+		return err
+	}
+	for _, inv := range invoices {
+		if c := customers[inv.Customer]; c != nil && inv.Status == StatusDraft {
+			inv.billTo(c)
+		}
+	}
+	return nil
+}
+
 // derive fills the fields that follow from the stored ones.
 func (inv *Invoice) derive(publicURL string) {
 	inv.AmountRemaining = inv.AmountDue - inv.AmountPaid
@@ -292,6 +333,9 @@ func (s *Service) get(ctx context.Context, q store.Querier, sc account.Scope, in
 		return nil, err
 	}
 	if err := s.loadLines(ctx, q, inv); err != nil {
+		return nil, err
+	}
+	if err := s.showCurrentDetails(ctx, q, sc, inv); err != nil {
 		return nil, err
 	}
 	return inv, nil

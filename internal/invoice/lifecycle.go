@@ -17,17 +17,34 @@ import (
 	"github.com/kassahq/kassa/internal/store"
 )
 
-// finalizeTx turns a draft into an open invoice with the next number. An
-// invoice with nothing due is paid as it is finalized: paid, status paid and
-// nothing remaining go together (G-22).
+// finalizeTx turns a draft into an open invoice with the next number. The
+// customer's details are copied now and frozen from then on (Stripe's rule);
+// a deleted customer's are those the draft stored last. An invoice with
+// nothing due is paid as it is finalized: paid, status paid and nothing
+// remaining go together (G-22).
 func (s *Service) finalizeTx(ctx context.Context, tx *store.Tx, sc account.Scope, inv *Invoice) error {
+	// The customer's row is locked before the account's (numbering), the
+	// order invoice creation takes them in.
+	c, err := customer.GetTx(ctx, tx, sc, inv.Customer)
+	switch {
+	case err == nil:
+		inv.billTo(c)
+	case !apperr.IsKind(err, apperr.NotFound):
+		return err
+	}
+	address, err := encodeAddress(inv.CustomerAddress)
+	if err != nil {
+		return err
+	}
 	number, err := account.NextInvoiceNumber(ctx, tx, sc.AccountID)
 	if err != nil {
 		return err
 	}
 	now := sc.Now().Unix()
-	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET status = 'open', number = $1, finalized_at = $2, updated = $2
-		WHERE account_id = $3 AND id = $4 AND status = 'draft'`, number, now, sc.AccountID, inv.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE invoices SET status = 'open', number = $1, finalized_at = $2, updated = $2,
+		customer_name = $3, customer_email = $4, customer_phone = $5, customer_address = $6
+		WHERE account_id = $7 AND id = $8 AND status = 'draft'`, number, now,
+		inv.CustomerName, inv.CustomerEmail, inv.CustomerPhone, address, sc.AccountID, inv.ID); err != nil {
 		return fmt.Errorf("finalize invoice %s: %w", inv.ID, err)
 	}
 	inv.Status, inv.Number, inv.StatusTransitions.FinalizedAt = StatusOpen, &number, &now
@@ -129,10 +146,12 @@ func checkPayable(inv *Invoice) error {
 
 // Pay charges what is left to pay on the invoice through the gateway,
 // finalizing a draft first. The charge goes to the invoice's payment method
-// or the customer's default. Approved: the invoice is paid. Declined: a 402
-// error, the invoice stays open. Unconfirmed: a 502 error; the reconciler
-// settles it later. One charge at a time per invoice, each attempt with its
-// own idempotency key, so an invoice is never charged twice.
+// or, when there is none or it was detached since, the customer's default;
+// the invoice keeps naming its choice, the attempt names the method charged.
+// Approved: the invoice is paid. Declined: a 402 error, the invoice stays
+// open. Unconfirmed: a 502 error; the reconciler settles it later. One
+// charge at a time per invoice, each attempt with its own idempotency key,
+// so an invoice is never charged twice.
 func (s *Service) Pay(ctx context.Context, sc account.Scope, invoiceID string) (*Invoice, error) {
 	var attempt *payment.Attempt
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
@@ -175,7 +194,9 @@ func (s *Service) Pay(ctx context.Context, sc account.Scope, invoiceID string) (
 			pm = *inv.DefaultPaymentMethod
 		}
 		attempt, err = s.payments.PrepareCharge(ctx, tx, sc, payment.ChargeParams{
-			CustomerID: inv.Customer, PaymentMethodID: pm, Amount: inv.AmountRemaining, Currency: inv.Currency,
+			// A chosen method detached since falls back to the customer's
+			// default: the invoice stays payable (never a dead end).
+			CustomerID: inv.Customer, PaymentMethodID: pm, FallBackToDefault: true, Amount: inv.AmountRemaining, Currency: inv.Currency,
 			Description: "Payment for invoice " + *inv.Number, InvoiceID: inv.ID,
 			IdempotencyKey: fmt.Sprintf("invoice:%s:attempt:%d", inv.ID, inv.AttemptCount+1),
 		})
@@ -281,14 +302,20 @@ func (s *Service) settleTx(ctx context.Context, tx *store.Tx, sc account.Scope, 
 	return event.Record(ctx, tx, sc, "invoice.payment_succeeded", inv)
 }
 
-// Void cancels a draft or open invoice for good.
+// Void cancels a draft or open invoice for good. An invoice with a payment
+// recorded against it cannot be voided (as Stripe refuses): the money would
+// be left belonging to nothing.
 func (s *Service) Void(ctx context.Context, sc account.Scope, invoiceID string) (*Invoice, error) {
 	return s.change(ctx, sc, invoiceID, func(tx *store.Tx, inv *Invoice) error {
-		switch inv.Status {
-		case StatusPaid:
+		switch {
+		case inv.Status == StatusPaid:
 			return apperr.BadRequestf("INVOICE_ALREADY_PAID", "Invoice %s is paid and cannot be voided", inv.ID)
-		case StatusVoid:
+		case inv.Status == StatusVoid:
 			return apperr.BadRequestf("INVOICE_VOID", "Invoice %s is already void", inv.ID)
+		case inv.AmountPaid > 0:
+			return apperr.BadRequestf("INVOICE_HAS_PAYMENTS",
+				"Invoice %s has %s paid and cannot be voided: collect the %s remaining or mark it uncollectible instead",
+				inv.ID, billing.FormatAmount(inv.AmountPaid, inv.Currency), billing.FormatAmount(inv.AmountRemaining, inv.Currency))
 		}
 		pending, err := s.pendingAttempt(ctx, tx, sc, inv.ID)
 		if err != nil {

@@ -60,6 +60,9 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 	if err := s.loadLines(ctx, s.db.Read(), page.Data...); err != nil {
 		return empty, err
 	}
+	if err := s.showCurrentDetails(ctx, s.db.Read(), sc, page.Data...); err != nil {
+		return empty, err
+	}
 	return page, nil
 }
 

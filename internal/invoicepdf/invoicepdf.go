@@ -59,9 +59,12 @@ type Line struct {
 
 // Document is everything printed on an invoice.
 //
-// The totals follow the usual billing semantics: Total = Subtotal plus
-// exclusive tax; AmountDue is what the buyer owes after credits (normally
-// equal to Total); AmountRemaining = AmountDue - AmountPaid.
+// The totals follow the usual billing semantics: Subtotal is the sum of the
+// line amounts (which include inclusive tax); Total = Subtotal plus
+// exclusive tax; Tax is all tax, inclusive and exclusive, and is printed
+// per rate from Taxes when there are any; AmountDue is what the buyer owes
+// after credits (normally equal to Total); AmountRemaining = AmountDue -
+// AmountPaid.
 type Document struct {
 	Number   string
 	Status   string // draft, open, paid or void

@@ -185,7 +185,7 @@ func TestRenderUSDText(t *testing.T) {
 		"Pro plan (per seat)", "$49.99", "$149.97",
 		"Onboarding package", "$1,200.00",
 		"State tax 6.25%", "$84.37", "County tax 1.5%", "$20.25", "$1,349.97",
-		"Subtotal", "$104.62", "$1,454.59", "Amount due",
+		"Subtotal", "$1,454.59", "Amount due",
 		"$1,454.59 due Jan 31, 2026",
 		"Thank you for your business.", "EIN 12-3456789", "Page 1 of 1",
 	)
@@ -204,12 +204,81 @@ func TestRenderJPYText(t *testing.T) {
 	assertContains(t, text,
 		"JP-2026-0007", "PAID", "Taro Yamada", "Kassa K.K.",
 		"Standard plan", "¥5,000", "¥10,000", "Setup fee", "¥1,000",
-		"Consumption tax 10%", "Inclusive", "Tax (included)",
+		"Consumption tax 10%", "Inclusive", "Consumption tax 10% (included)", "Total excluding tax", "¥10,000",
 		"¥11,000", "Amount paid", "Amount remaining", "¥0",
 		"¥11,000 paid on Mar 3, 2026", "Mar 3, 2026",
 	)
 	if strings.Contains(text, "¥1,000.00") || strings.Contains(text, "¥11,000.00") {
 		t.Error("JPY amounts must have no decimals")
+	}
+}
+
+// totalsBlock reads the label/amount rows of the totals block, from
+// "Subtotal" on, as pdftotext -layout prints them (USD amounts).
+func totalsBlock(t *testing.T, text string) (labels []string, cents map[string]int64) {
+	t.Helper()
+	row := regexp.MustCompile(`^\s+(\S.*?)\s{2,}\$([\d,]+)\.(\d\d)\s*$`)
+	cents = map[string]int64{}
+	in := false
+	for _, l := range strings.Split(text, "\n") {
+		m := row.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if m[1] == "Subtotal" {
+			in = true
+		}
+		if !in {
+			continue
+		}
+		var v int64
+		for _, c := range strings.ReplaceAll(m[2], ",", "") + m[3] {
+			v = v*10 + int64(c-'0')
+		}
+		labels = append(labels, m[1])
+		cents[m[1]] = v
+	}
+	return labels, cents
+}
+
+// Mixed inclusive and exclusive tax: every printed figure adds up, the
+// included tax is labelled as such, each rate has its row.
+func TestRenderMixedTaxTotalsAddUp(t *testing.T) {
+	doc := usdDocument()
+	doc.Lines = []Line{
+		{Description: "Annual plan (VAT included)", Quantity: 1, UnitAmount: 1914, Amount: 1914, TaxLabels: []string{"VAT 20%"}},
+		{Description: "Support hours", Quantity: 2, UnitAmount: 3041, Amount: 6082, TaxLabels: []string{"Sales tax 9.24%"}},
+	}
+	doc.Taxes = []TaxLine{
+		{Label: "VAT 20%", Inclusive: true, Amount: 319, TaxableAmount: 1595},
+		{Label: "Sales tax 9.24%", Amount: 562, TaxableAmount: 6082},
+	}
+	doc.Subtotal, doc.Tax, doc.Total, doc.AmountDue, doc.AmountRemaining = 7996, 881, 8558, 8558, 8558
+	text := pdfText(t, render(t, doc))
+	labels, got := totalsBlock(t, text)
+	want := []string{"Subtotal", "Total excluding tax", "VAT 20% (included)", "Sales tax 9.24%", "Total", "Amount due"}
+	if strings.Join(labels, "|") != strings.Join(want, "|") {
+		t.Fatalf("totals rows %q, want %q:\n%s", labels, want, text)
+	}
+	if got["Subtotal"] != 1914+6082 {
+		t.Errorf("Subtotal %d is not the sum of the lines", got["Subtotal"])
+	}
+	if got["Subtotal"]-got["VAT 20% (included)"] != got["Total excluding tax"] {
+		t.Errorf("Subtotal %d less included tax %d is not Total excluding tax %d", got["Subtotal"], got["VAT 20% (included)"], got["Total excluding tax"])
+	}
+	if got["Total excluding tax"]+got["VAT 20% (included)"]+got["Sales tax 9.24%"] != got["Total"] || got["Total"] != 8558 {
+		t.Errorf("Total excluding tax + taxes ≠ Total: %v", got)
+	}
+	if strings.Contains(text, "$8.81") {
+		t.Errorf("the mixed tax sum is printed as if it were added:\n%s", text)
+	}
+
+	// Exclusive only: no "Total excluding tax"; Subtotal + each rate = Total.
+	labels, got = totalsBlock(t, pdfText(t, render(t, usdDocument())))
+	want = []string{"Subtotal", "State tax 6.25%", "County tax 1.5%", "Total", "Amount due"}
+	if strings.Join(labels, "|") != strings.Join(want, "|") ||
+		got["Subtotal"]+got["State tax 6.25%"]+got["County tax 1.5%"] != got["Total"] {
+		t.Errorf("exclusive totals %q %v", labels, got)
 	}
 }
 

@@ -361,7 +361,13 @@ func (r *renderer) taxRows() []core.Row {
 	return append(rows, spacer(sectionGap-2))
 }
 
-// totalRows: subtotal, tax, total and what is paid / still due.
+// totalRows: subtotal, tax per rate, total and what is paid / still due.
+//
+// The printed figures add up: the line amounts sum to "Subtotal"; when some
+// tax is included in the prices, "Total excluding tax" is the subtotal less
+// that tax (as Stripe prints it), and that plus every rate's row is "Total".
+// Included rates say so in their label. Without included tax, Subtotal plus
+// the rates' rows is Total.
 //
 // When nothing has been paid the last line is "Amount due". Otherwise the
 // block shows "Amount due" (only if credits made it differ from the total),
@@ -370,8 +376,20 @@ func (r *renderer) taxRows() []core.Row {
 func (r *renderer) totalRows() []core.Row {
 	d := r.doc
 	rows := []core.Row{r.totalRow("Subtotal", d.Subtotal, false)}
-	if d.Tax != 0 || len(d.Taxes) > 0 {
-		rows = append(rows, r.totalRow(r.taxTotalLabel(), d.Tax, false))
+	var included int64
+	for _, t := range d.Taxes {
+		if t.Inclusive {
+			included += t.Amount
+		}
+	}
+	if included != 0 {
+		rows = append(rows, r.totalRow("Total excluding tax", d.Subtotal-included, false))
+	}
+	for _, t := range d.Taxes {
+		rows = append(rows, r.totalRow(taxTotalLabel(t), t.Amount, false))
+	}
+	if len(d.Taxes) == 0 && d.Tax != 0 {
+		rows = append(rows, r.totalRow("Tax", d.Tax, false))
 	}
 	rows = append(rows,
 		rule(colTotalsGutter, colorRule, 0.2),
@@ -397,18 +415,17 @@ func (r *renderer) totalRows() []core.Row {
 	)
 }
 
-// taxTotalLabel notes when the tax is already part of the line prices.
-func (r *renderer) taxTotalLabel() string {
-	inclusive := 0
-	for _, t := range r.doc.Taxes {
-		if t.Inclusive {
-			inclusive++
-		}
+// taxTotalLabel names a rate's row in the totals, noting tax that is
+// already part of the line prices.
+func taxTotalLabel(t TaxLine) string {
+	label := strings.TrimSpace(t.Label)
+	if label == "" {
+		label = "Tax"
 	}
-	if inclusive > 0 && inclusive == len(r.doc.Taxes) {
-		return "Tax (included)"
+	if t.Inclusive {
+		label += " (included)"
 	}
-	return "Tax"
+	return label
 }
 
 func (r *renderer) totalRow(label string, amount int64, strong bool) core.Row {

@@ -65,6 +65,10 @@ type ChargeParams struct {
 	Currency        string // ISO 4217, any case
 	Description     string
 	InvoiceID       string
+	// FallBackToDefault charges the customer's default instead of a
+	// PaymentMethodID that was detached since it was chosen (an invoice's
+	// default_payment_method may be), rather than refusing the charge.
+	FallBackToDefault bool
 	// IdempotencyKey is required, one per attempt: the same key never
 	// starts a second attempt (unique per account).
 	IdempotencyKey string
@@ -112,7 +116,7 @@ func (p *ChargeParams) validate() (string, error) {
 // sameRequest refuses a key reused for a different charge.
 func (a *Attempt) sameRequest(p ChargeParams, cur string) error {
 	if a.CustomerID != p.CustomerID || a.Amount != p.Amount || a.Currency != cur || a.InvoiceID != p.InvoiceID ||
-		(p.PaymentMethodID != "" && p.PaymentMethodID != a.PaymentMethodID) {
+		(p.PaymentMethodID != "" && !p.FallBackToDefault && p.PaymentMethodID != a.PaymentMethodID) {
 		return apperr.New(apperr.Unprocessable, "IDEMPOTENCY_KEY_REUSED",
 			"This idempotency key was already used for a different charge")
 	}
@@ -151,6 +155,15 @@ func (s *Service) PrepareCharge(ctx context.Context, tx *store.Tx, sc account.Sc
 	if err != nil {
 		return nil, err
 	}
+	if pm.Customer == nil && p.FallBackToDefault && pmID == p.PaymentMethodID {
+		if c.DefaultPaymentMethod == nil {
+			return nil, apperr.BadRequestf("NO_PAYMENT_METHOD",
+				"Payment method %s was detached and customer %s has no default payment method; attach one (it becomes the default)", pm.ID, c.ID)
+		}
+		if pm, err = getMethod(ctx, tx, sc, *c.DefaultPaymentMethod, ""); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case pm.Customer == nil:
 		return nil, apperr.BadRequestf("PAYMENT_METHOD_DETACHED", "Payment method %s is detached and cannot be charged", pm.ID)
@@ -161,6 +174,9 @@ func (s *Service) PrepareCharge(ctx context.Context, tx *store.Tx, sc account.Sc
 	}
 	acct, err := account.GetTx(ctx, tx, sc.AccountID)
 	if err != nil {
+		return nil, err
+	}
+	if err := gatewayConfigured(acct); err != nil {
 		return nil, err
 	}
 	if gw := acct.Gateway; gw != pm.gateway {

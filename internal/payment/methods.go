@@ -367,12 +367,15 @@ func (s *Service) Detach(ctx context.Context, sc account.Scope, pmID string) (*P
 	if pm.Customer == nil {
 		return nil, apperr.BadRequestf("PAYMENT_METHOD_DETACHED", "Payment method %s is not attached to a customer", pmID)
 	}
+	// A method of a gateway the account no longer uses is only detached
+	// here; so is any method of a live account without a gateway, which
+	// nothing could charge anyway.
 	g, err := s.Gateway(ctx, sc)
-	if err != nil {
+	switch {
+	case isNotConfigured(err):
+	case err != nil:
 		return nil, err
-	}
-	// A method of a gateway the account no longer uses is only detached here.
-	if g.Name() == pm.gateway {
+	case g.Name() == pm.gateway:
 		err := g.DetachPaymentMethod(ctx, pm.ref)
 		// The gateway refusing (unknown or already detached) leaves nothing to undo there.
 		if err != nil && !errors.Is(err, gateway.ErrNoSuchPaymentMethod) && !errors.Is(err, gateway.ErrInvalidRequest) {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/customer"
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/gateway/sandbox"
@@ -36,13 +37,17 @@ import (
 type Resolver func(ctx context.Context, sc account.Scope) (gateway.Gateway, error)
 
 // AccountGateways is the Resolver that reads each account's settings: the
-// sandbox (the default) runs on the account's clock; stripe uses the
-// account's secret key, and stripeAPIBase, when set, instead of Stripe's
-// API (a stripe-mock address in tests; KASSA_STRIPE_API_BASE).
+// sandbox (the default of test accounts) runs on the account's clock; stripe
+// uses the account's secret key, and stripeAPIBase, when set, instead of
+// Stripe's API (a stripe-mock address in tests; KASSA_STRIPE_API_BASE). A
+// live account without a real gateway gets GATEWAY_NOT_CONFIGURED.
 func AccountGateways(accounts *account.Service, stripeAPIBase string) Resolver {
 	return func(ctx context.Context, sc account.Scope) (gateway.Gateway, error) {
 		a, err := accounts.Get(ctx, sc.AccountID)
 		if err != nil {
+			return nil, err
+		}
+		if err := gatewayConfigured(a); err != nil {
 			return nil, err
 		}
 		switch a.Gateway {
@@ -57,6 +62,36 @@ func AccountGateways(accounts *account.Service, stripeAPIBase string) Resolver {
 		}
 		return nil, fmt.Errorf("account %s: unknown gateway %q", a.ID, a.Gateway)
 	}
+}
+
+// codeNotConfigured: the account has no gateway that may move its money.
+const codeNotConfigured = "GATEWAY_NOT_CONFIGURED"
+
+// gatewayConfigured refuses a live account whose gateway is none, the
+// sandbox or Stripe with a test key: the sandbox, its test tokens and
+// Stripe's test mode are for test accounts only, and money "paid" through
+// them in live mode never existed.
+func gatewayConfigured(a *account.Account) error {
+	var why string
+	switch {
+	case a.Gateway == account.GatewayNone:
+		why = "has no payment gateway configured"
+	case !a.Livemode:
+		return nil
+	case a.Gateway == "" || a.Gateway == account.GatewaySandbox:
+		why = "has no payment gateway configured (the sandbox is for test mode only)"
+	case a.Gateway == account.GatewayStripe && account.IsStripeTestKey(a.GatewaySecret):
+		why = "uses a Stripe test key (test mode only)"
+	default:
+		return nil
+	}
+	return apperr.BadRequestf(codeNotConfigured,
+		"Account %s is in live mode and %s; configure a live gateway with kassa accounts gateway --gateway stripe", a.ID, why)
+}
+
+func isNotConfigured(err error) bool {
+	e, ok := apperr.As(err)
+	return ok && e.Code == codeNotConfigured
 }
 
 // ResolvedHook runs inside Record's transaction when an attempt reaches a
