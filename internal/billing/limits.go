@@ -29,13 +29,19 @@ const (
 	// MaxInvoiceTotal bounds an invoice's total, taxes included: an invoice
 	// must be payable by one charge.
 	MaxInvoiceTotal = MaxChargeAmount
+	// MaxTaxRatesPerLine bounds the tax rates of one line (Stripe's limit).
+	MaxTaxRatesPerLine = 5
 	// MaxSafeAmount is 2^53 − 1, the largest integer a JSON number keeps
 	// exactly in JavaScript. No amount in an API answer goes beyond it.
 	MaxSafeAmount int64 = 1<<53 - 1
 )
 
-// ErrAboveCeiling reports an amount or quantity above its ceiling.
-var ErrAboveCeiling = errors.New("above its ceiling")
+var (
+	// ErrAboveCeiling reports an amount or quantity above its ceiling.
+	ErrAboveCeiling = errors.New("above its ceiling")
+	// ErrTooManyRates reports more than MaxTaxRatesPerLine rates on a line.
+	ErrTooManyRates = fmt.Errorf("a line may have at most %d tax rates", MaxTaxRatesPerLine)
+)
 
 // CeilingError names the figure that went beyond its ceiling, so that a
 // caller can name the request field it came from.

@@ -2,6 +2,7 @@ package billing
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 )
@@ -130,6 +131,32 @@ func TestAddSafe(t *testing.T) {
 	} {
 		if got := AddSafe(tt.a, tt.b); got != tt.want {
 			t.Errorf("AddSafe(%d, %d) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// rateList is n distinct rates of 100 %, all exclusive or all inclusive.
+func rateList(n int, inclusive bool) []Rate {
+	rates := make([]Rate, n)
+	for i := range rates {
+		rates[i] = Rate{ID: fmt.Sprintf("txr_%d", i), Percentage: pct("100"), Inclusive: inclusive}
+	}
+	return rates
+}
+
+func TestTaxRatesPerLine(t *testing.T) {
+	for _, tt := range []struct {
+		n         int
+		inclusive bool
+		err       error
+	}{
+		{MaxTaxRatesPerLine, false, nil},
+		{MaxTaxRatesPerLine, true, nil},
+		{MaxTaxRatesPerLine + 1, false, ErrTooManyRates},
+		{MaxTaxRatesPerLine + 1, true, ErrTooManyRates},
+	} {
+		if _, err := ComputeLine(1000, rateList(tt.n, tt.inclusive)); !errors.Is(err, tt.err) {
+			t.Errorf("%d rates (inclusive %t): error %v, want %v", tt.n, tt.inclusive, err, tt.err)
 		}
 	}
 }

@@ -180,3 +180,32 @@ func TestBalanceSumsCannotOverflow(t *testing.T) {
 		}
 	})
 }
+
+// At most five tax rates per line; the sixth is refused naming the line's
+// tax list, and nothing is written.
+func TestTaxRatesPerLineLimit(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Taxed", "", "")
+		price := f.price("USD", 1000, "exclusive")
+		var rates []string
+		for i := 0; i < 6; i++ {
+			rates = append(rates, f.rate(fmt.Sprintf("Rate %d", i), "10", false))
+		}
+		for _, items := range [][]invItem{
+			{{price, 1, rates}},
+			{{price, 1, nil}, {price, 1, rates}},
+		} {
+			want := fmt.Sprintf("items[%d].tax must contain no more than 5 elements", len(items)-1)
+			wantRefused(t, env, "/v1/invoices", f.body(cus, "charge_automatically", items...), want)
+		}
+		if n := rowCount(t, env, "invoices") + rowCount(t, env, "invoice_lines"); n != 0 {
+			t.Fatalf("refused invoices wrote %d rows", n)
+		}
+		inv := f.create(cus, invItem{price, 1, rates[:5]})
+		wantAmounts(t, inv, map[string]int64{"tax": 500, "total": 1500})
+		if n := len(inv["total_tax_amounts"].([]any)); n != 5 {
+			t.Fatalf("%d tax amounts, want 5", n)
+		}
+	})
+}

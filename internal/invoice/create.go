@@ -75,6 +75,8 @@ func (p *CreateParams) validate(now time.Time) error {
 			return apperr.Invalidf("items.%d.quantity must not be less than 1", i)
 		case *it.Quantity > billing.MaxQuantity:
 			return apperr.Invalidf("items[%d].quantity must not be greater than %d", i, billing.MaxQuantity)
+		case len(it.Tax) > billing.MaxTaxRatesPerLine:
+			return apperr.Invalidf("items[%d].tax must contain no more than %d elements", i, billing.MaxTaxRatesPerLine)
 		}
 		seen := map[string]bool{}
 		for _, t := range it.Tax {
