@@ -209,3 +209,40 @@ func TestTaxRatesPerLineLimit(t *testing.T) {
 		}
 	})
 }
+
+// due_date lies between the invoice's creation and five years after it.
+func TestDueDateRange(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Due", "due@example.com", "")
+		price := f.price("USD", 1000, "exclusive")
+		// The account's clock may tick during the test: an hour of margin.
+		t0 := env.ScopeOf(env.AccountID).Now()
+		in5y := t0.AddDate(5, 0, 0).Unix()
+		body := func(due int64) map[string]any {
+			b := f.body(cus, "send_invoice", invItem{price, 1, nil})
+			b["due_date"] = due
+			return b
+		}
+		for due, want := range map[int64]string{
+			t0.Unix() - 1:    "due_date must not be before the invoice's creation",
+			0:                "due_date must not be before the invoice's creation",
+			-1:               "due_date must not be before the invoice's creation",
+			in5y + 3600:      "due_date must not be more than 5 years after the invoice's creation",
+			math.MaxInt64:    "due_date must not be more than 5 years after the invoice's creation", // the report
+			253402300800:     "due_date must not be more than 5 years after the invoice's creation", // year 10000
+			t0.Unix() + 1e10: "due_date must not be more than 5 years after the invoice's creation",
+		} {
+			wantRefused(t, env, "/v1/invoices", body(due), want)
+		}
+		if n := rowCount(t, env, "invoices"); n != 0 {
+			t.Fatalf("refused invoices wrote %d rows", n)
+		}
+		for _, due := range []int64{t0.Unix() + 3600, in5y - 3600} {
+			inv := env.Post("/v1/invoices", body(due)).Want(t, 201).Map(t)
+			if num(inv["due_date"]) != due {
+				t.Errorf("due_date %v, want %d", inv["due_date"], due)
+			}
+		}
+	})
+}

@@ -42,6 +42,10 @@ type CreateParams struct {
 // without one.
 const DefaultDaysUntilDue = 30
 
+// MaxDueDateYears bounds due_date: at most this many years after the
+// invoice's creation (and never before it).
+const MaxDueDateYears = 5
+
 // maxItems bounds the lines of one invoice.
 const maxItems = 100
 
@@ -92,8 +96,15 @@ func (p *CreateParams) validate(now time.Time) error {
 	if *p.CollectionMethod == SendInvoice && p.DefaultPaymentMethod != nil {
 		return apperr.Invalidf("default_payment_method can only be set when collection_method is charge_automatically")
 	}
-	if p.DueDate != nil && *p.DueDate <= now.Unix() {
-		return apperr.Invalidf("due_date must be in the future")
+	if p.DueDate != nil {
+		// now is the invoice's creation time.
+		latest := now.AddDate(MaxDueDateYears, 0, 0).Unix()
+		switch {
+		case *p.DueDate < now.Unix():
+			return apperr.Invalidf("due_date must not be before the invoice's creation (%d)", now.Unix())
+		case *p.DueDate > latest:
+			return apperr.Invalidf("due_date must not be more than %d years after the invoice's creation (at most %d)", MaxDueDateYears, latest)
+		}
 	}
 	for _, f := range []struct {
 		name string
