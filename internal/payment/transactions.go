@@ -118,13 +118,21 @@ type TransactionListParams struct {
 	InvoiceID string
 }
 
-// Search values of type and status: what Kassa records, plus the rest of
-// the contract's vocabulary (payouts, transfers, failed charges), which
-// Kassa never records and so matches nothing.
-var (
-	searchTypes    = []string{TypeCharge, TypeRefund, "payout", "transfer", "adjustment"}
-	searchStatuses = []string{StatusSucceeded, StatusRefunded, "failed", "pending", "available"}
-)
+// Search values of type: what Kassa records, plus the rest of the
+// contract's vocabulary (payouts, transfers, adjustments), which Kassa never
+// records and so matches nothing.
+var searchTypes = []string{TypeCharge, TypeRefund, "payout", "transfer", "adjustment"}
+
+// searchStatuses are exactly the statuses a transaction reports. Stripe's
+// pending and available are not among them: whether funds are available
+// follows from available_on and the account's clock, so a status filter on
+// them could only ever match nothing.
+var searchStatuses = []string{StatusSucceeded, StatusRefunded}
+
+// searchHints explain, per key, why a value the contract knows is refused.
+var searchHints = map[string]string{
+	"status": "; funds are pending until available_on and available from then (by the account's clock): filter with available_on[gt] or available_on[lte]",
+}
 
 // searchEnum reads a list-valued search key whose values must be among
 // allowed, in any case; it returns them lower-case.
@@ -136,7 +144,7 @@ func searchEnum(s listing.Search, key string, allowed []string) ([]string, error
 	for i, v := range vals {
 		vals[i] = strings.ToLower(v)
 		if !slices.Contains(allowed, vals[i]) {
-			return nil, apperr.Invalidf("search.%s must be a comma-separated list of %s", key, strings.Join(allowed, ", "))
+			return nil, apperr.Invalidf("search.%s must be a comma-separated list of %s%s", key, strings.Join(allowed, ", "), searchHints[key])
 		}
 	}
 	return vals, nil
