@@ -7,6 +7,12 @@
 // yen for JPY, fils for KWD). Floats never appear; percentages are
 // [decimal.Decimal] values and all intermediate results are exact.
 //
+// # Ceilings
+//
+// Every ceiling on money (unit amounts, quantities, lines, invoice totals,
+// charges) is a constant in limits.go, in minor units. Within them no figure
+// passes 2^53, so JSON numbers stay exact for JavaScript clients.
+//
 // # The rounding rule
 //
 // There is exactly one rounding rule in the product and it lives here:

@@ -66,7 +66,9 @@ func LineAmount(unitAmount, quantity int64) (int64, error) {
 
 // ComputeLine works out the tax on a line amount under the given rates,
 // following the package's rounding rule. All rates must share one Inclusive
-// value (else ErrMixedTaxBehavior); with no rates the line is untaxed.
+// value (else ErrMixedTaxBehavior), and there may be at most
+// MaxTaxRatesPerLine of them (else ErrTooManyRates); with no rates the line
+// is untaxed.
 func ComputeLine(amount int64, rates []Rate) (Line, error) {
 	if amount < 0 {
 		return Line{}, fmt.Errorf("%w: line amount %d", ErrNegativeAmount, amount)
@@ -193,8 +195,12 @@ func ratesBehavior(rates []Rate) (inclusive bool, err error) {
 	return inclusive, nil
 }
 
-// checkRates rejects out-of-range percentages and repeated rate IDs.
+// checkRates rejects too many rates, out-of-range percentages and repeated
+// rate IDs.
 func checkRates(rates []Rate) error {
+	if len(rates) > MaxTaxRatesPerLine {
+		return fmt.Errorf("%w: got %d", ErrTooManyRates, len(rates))
+	}
 	seen := make(map[string]bool, len(rates))
 	for _, r := range rates {
 		if seen[r.ID] {

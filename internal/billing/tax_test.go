@@ -116,6 +116,9 @@ func TestComputeLineErrors(t *testing.T) {
 		{"percentage over 100", 1000, []Rate{incl("txr_a", "100.01")}, ErrInvalidPercentage},
 		{"too many decimals", 1000, []Rate{excl("txr_a", "7.12345")}, ErrInvalidPercentage},
 		{"beyond exact range", math.MaxInt64, []Rate{excl("txr_a", "99.9999")}, ErrOverflow},
+		{"six exclusive rates", 1000, rateList(6, false), ErrTooManyRates},
+		{"six inclusive rates", 1000, rateList(6, true), ErrTooManyRates},
+		{"sixty rates of 100 % (the report)", 1000, rateList(60, false), ErrTooManyRates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

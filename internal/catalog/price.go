@@ -28,9 +28,6 @@ const (
 	Inclusive = "inclusive"
 )
 
-// MaxUnitAmount bounds unit_amount on input, in minor units.
-const MaxUnitAmount = 99_999_999
-
 // Recurring is the billing period of a recurring price.
 type Recurring struct {
 	Interval      string `json:"interval"` // day | week | month | year
@@ -117,8 +114,8 @@ func (p *PriceParams) validate() (priceSpec, error) {
 		return s, apperr.Invalidf("unit_amount should not be empty")
 	case *p.UnitAmount < 0:
 		return s, apperr.Invalidf("unit_amount must not be less than 0")
-	case *p.UnitAmount > MaxUnitAmount:
-		return s, apperr.Invalidf("unit_amount must not be greater than %d", MaxUnitAmount)
+	case *p.UnitAmount > billing.MaxUnitAmount:
+		return s, apperr.Invalidf("unit_amount must not be greater than %d", billing.MaxUnitAmount)
 	}
 	s.unitAmount = *p.UnitAmount
 	if p.Type == nil || *p.Type == "" {

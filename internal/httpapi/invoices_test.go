@@ -210,7 +210,7 @@ func TestInvoiceBadInput(t *testing.T) {
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1, "tax": []string{"txr_nope"}}}}, 404, "txr_nope"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1, "tax": []string{excl, excl}}}}, 400, "twice"},
 			{map[string]any{"customer": cus, "collection_method": "charge_automatically", "items": item(usd), "due_date": 4102444800}, 400, "due_date can only be set"},
-			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(usd), "due_date": 1000}, 400, "due_date must be in the future"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(usd), "due_date": 1000}, 400, "due_date must not be before the invoice's creation"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(usd), "default_payment_method": otherPM}, 400, "default_payment_method can only be set"},
 			{map[string]any{"customer": cus, "collection_method": "charge_automatically", "items": item(usd), "default_payment_method": otherPM}, 404, "not found"},
 		}

@@ -3,6 +3,7 @@ package invoice
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -41,6 +42,10 @@ type CreateParams struct {
 // without one.
 const DefaultDaysUntilDue = 30
 
+// MaxDueDateYears bounds due_date: at most this many years after the
+// invoice's creation (and never before it).
+const MaxDueDateYears = 5
+
 // maxItems bounds the lines of one invoice.
 const maxItems = 100
 
@@ -72,8 +77,10 @@ func (p *CreateParams) validate(now time.Time) error {
 			return apperr.Invalidf("items.%d.quantity should not be empty", i)
 		case *it.Quantity < 1:
 			return apperr.Invalidf("items.%d.quantity must not be less than 1", i)
-		case *it.Quantity > 1_000_000:
-			return apperr.Invalidf("items.%d.quantity must not be greater than 1000000", i)
+		case *it.Quantity > billing.MaxQuantity:
+			return apperr.Invalidf("items[%d].quantity must not be greater than %d", i, billing.MaxQuantity)
+		case len(it.Tax) > billing.MaxTaxRatesPerLine:
+			return apperr.Invalidf("items[%d].tax must contain no more than %d elements", i, billing.MaxTaxRatesPerLine)
 		}
 		seen := map[string]bool{}
 		for _, t := range it.Tax {
@@ -89,8 +96,15 @@ func (p *CreateParams) validate(now time.Time) error {
 	if *p.CollectionMethod == SendInvoice && p.DefaultPaymentMethod != nil {
 		return apperr.Invalidf("default_payment_method can only be set when collection_method is charge_automatically")
 	}
-	if p.DueDate != nil && *p.DueDate <= now.Unix() {
-		return apperr.Invalidf("due_date must be in the future")
+	if p.DueDate != nil {
+		// now is the invoice's creation time.
+		latest := now.AddDate(MaxDueDateYears, 0, 0).Unix()
+		switch {
+		case *p.DueDate < now.Unix():
+			return apperr.Invalidf("due_date must not be before the invoice's creation (%d)", now.Unix())
+		case *p.DueDate > latest:
+			return apperr.Invalidf("due_date must not be more than %d years after the invoice's creation (at most %d)", MaxDueDateYears, latest)
+		}
 	}
 	for _, f := range []struct {
 		name string
@@ -188,6 +202,10 @@ func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p C
 		inv.Lines = append(inv.Lines, l.Line)
 	}
 	totals := billing.Sum(calcs)
+	if err := totals.CheckTotal(); err != nil {
+		return nil, apperr.Invalidf("items add up to an invoice total of %d, taxes included: an invoice's total must not be greater than %d (minor units)",
+			totals.Total, billing.MaxInvoiceTotal)
+	}
 	inv.Subtotal, inv.SubtotalExcludingTax, inv.Tax = totals.Subtotal, totals.SubtotalExcludingTax, totals.Tax
 	inv.Total, inv.TotalExcludingTax, inv.AmountDue = totals.Total, totals.TotalExcludingTax, totals.Total
 	inv.TotalTaxAmounts = taxAmounts(totals.Rates, lines)
@@ -231,9 +249,9 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 		return builtLine{}, apperr.Invalidf("items.%d: price %s is tax %s but its tax rates are not: a line's price and tax rates must agree on inclusive or exclusive tax",
 			i, price.ID, price.TaxBehavior)
 	}
-	amount, err := billing.LineAmount(price.UnitAmount, *item.Quantity)
+	amount, err := billing.BoundedLineAmount(price.UnitAmount, *item.Quantity)
 	if err != nil {
-		return builtLine{}, apperr.Invalidf("items.%d: amount is too large", i)
+		return builtLine{}, lineCeilingError(i, price, *item.Quantity, err)
 	}
 	calc, err := billing.ComputeLine(amount, rates)
 	if err != nil {
@@ -256,6 +274,24 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 		l.Period = &Period{Start: now.Unix(), End: end.Unix()}
 	}
 	return l, nil
+}
+
+// lineCeilingError names the request field behind a line beyond a ceiling.
+func lineCeilingError(i int, price *catalog.PriceInfo, quantity int64, err error) error {
+	var ce *billing.CeilingError
+	if !errors.As(err, &ce) {
+		return apperr.Invalidf("items[%d]: %v", i, err)
+	}
+	switch ce.Field {
+	case "unit_amount":
+		// Only a price stored before its ceiling was enforced gets here.
+		return apperr.Invalidf("items[%d].price %s has a unit_amount of %d: a line's unit_amount must not be greater than %d",
+			i, price.ID, price.UnitAmount, billing.MaxUnitAmount)
+	case "quantity":
+		return apperr.Invalidf("items[%d].quantity must not be greater than %d", i, billing.MaxQuantity)
+	}
+	return apperr.Invalidf("items[%d].quantity must not be greater than %d with price %s: unit_amount %d × quantity %d = %d, and a line's amount must not be greater than %d (minor units)",
+		i, billing.MaxLineAmount/price.UnitAmount, price.ID, price.UnitAmount, quantity, ce.Value, billing.MaxLineAmount)
 }
 
 func describe(p *catalog.PriceInfo) string {

@@ -380,6 +380,8 @@ func (s *Service) RecordExternalPayment(ctx context.Context, sc account.Scope, i
 		return nil, apperr.Invalidf("amount should not be empty")
 	case *p.Amount <= 0:
 		return nil, apperr.Invalidf("amount must be a positive integer")
+	case *p.Amount > billing.MaxInvoiceTotal:
+		return nil, apperr.Invalidf("amount must not be greater than %d", billing.MaxInvoiceTotal)
 	case p.Reference != nil && len(*p.Reference) > 255:
 		return nil, apperr.Invalidf("reference must be shorter than or equal to 255 characters")
 	}

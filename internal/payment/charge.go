@@ -110,6 +110,10 @@ func (p *ChargeParams) validate() (string, error) {
 		return "", apperr.BadRequestf("AMOUNT_TOO_SMALL", "amount must be at least %s (%d %s minor units)",
 			billing.FormatAmount(m, cur), m, cur)
 	}
+	if err := billing.CheckCharge(p.Amount); err != nil {
+		return "", apperr.BadRequestf("AMOUNT_TOO_LARGE", "amount must not be greater than %s (%d %s minor units), the most one charge may take",
+			billing.FormatAmount(billing.MaxChargeAmount, cur), billing.MaxChargeAmount, cur)
+	}
 	return cur, nil
 }
 

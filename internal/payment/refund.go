@@ -9,6 +9,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/billing"
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/store"
@@ -47,6 +48,9 @@ func (r *refund) request() gateway.RefundRequest {
 func (p *RefundParams) validate() error {
 	if p.Amount != nil && *p.Amount <= 0 {
 		return apperr.Invalidf("amount must be a positive integer number of minor units")
+	}
+	if p.Amount != nil && billing.CheckCharge(*p.Amount) != nil {
+		return apperr.Invalidf("amount must not be greater than %d", billing.MaxChargeAmount)
 	}
 	if p.Reason != nil && !refundReasons[*p.Reason] {
 		return apperr.Invalidf("reason must be one of the following values: duplicate, fraudulent, requested_by_customer")

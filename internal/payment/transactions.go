@@ -10,6 +10,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/billing"
 	"github.com/kassahq/kassa/internal/gateway"
 	"github.com/kassahq/kassa/internal/listing"
 	"github.com/kassahq/kassa/internal/store"
@@ -117,13 +118,21 @@ type TransactionListParams struct {
 	InvoiceID string
 }
 
-// Search values of type and status: what Kassa records, plus the rest of
-// the contract's vocabulary (payouts, transfers, failed charges), which
-// Kassa never records and so matches nothing.
-var (
-	searchTypes    = []string{TypeCharge, TypeRefund, "payout", "transfer", "adjustment"}
-	searchStatuses = []string{StatusSucceeded, StatusRefunded, "failed", "pending", "available"}
-)
+// Search values of type: what Kassa records, plus the rest of the
+// contract's vocabulary (payouts, transfers, adjustments), which Kassa never
+// records and so matches nothing.
+var searchTypes = []string{TypeCharge, TypeRefund, "payout", "transfer", "adjustment"}
+
+// searchStatuses are exactly the statuses a transaction reports. Stripe's
+// pending and available are not among them: whether funds are available
+// follows from available_on and the account's clock, so a status filter on
+// them could only ever match nothing.
+var searchStatuses = []string{StatusSucceeded, StatusRefunded}
+
+// searchHints explain, per key, why a value the contract knows is refused.
+var searchHints = map[string]string{
+	"status": "; funds are pending until available_on and available from then (by the account's clock): filter with available_on[gt] or available_on[lte]",
+}
 
 // searchEnum reads a list-valued search key whose values must be among
 // allowed, in any case; it returns them lower-case.
@@ -135,7 +144,7 @@ func searchEnum(s listing.Search, key string, allowed []string) ([]string, error
 	for i, v := range vals {
 		vals[i] = strings.ToLower(v)
 		if !slices.Contains(allowed, vals[i]) {
-			return nil, apperr.Invalidf("search.%s must be a comma-separated list of %s", key, strings.Join(allowed, ", "))
+			return nil, apperr.Invalidf("search.%s must be a comma-separated list of %s%s", key, strings.Join(allowed, ", "), searchHints[key])
 		}
 	}
 	return vals, nil
@@ -226,13 +235,18 @@ const DefaultBalanceCurrency = "usd"
 // of charges still before their available_on is pending, the rest
 // available; refunds reduce the available balance at once. Every currency
 // that ever moved has an entry in both lists; with none yet, both hold one
-// zero entry in usd.
+// zero entry in usd. Figures are exact up to ±billing.MaxSafeAmount and
+// clamped there, so that JavaScript clients read them exactly.
 func (s *Service) Balance(ctx context.Context, sc account.Scope) (*Balance, error) {
+	// The high and low parts of net are summed apart so that no sum can
+	// overflow, whatever the rows hold (see billing.PartsDivisor).
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT currency, source_type,
-		CAST(COALESCE(SUM(CASE WHEN available_on <= $2 THEN net ELSE 0 END), 0) AS BIGINT),
-		CAST(COALESCE(SUM(CASE WHEN available_on > $2 THEN net ELSE 0 END), 0) AS BIGINT)
+		CAST(COALESCE(SUM(CASE WHEN available_on <= $2 THEN net / $3 ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN available_on <= $2 THEN net % $3 ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN available_on > $2 THEN net / $3 ELSE 0 END), 0) AS BIGINT),
+		CAST(COALESCE(SUM(CASE WHEN available_on > $2 THEN net % $3 ELSE 0 END), 0) AS BIGINT)
 		FROM balance_transactions WHERE account_id = $1 GROUP BY currency, source_type`,
-		sc.AccountID, sc.Now().Unix())
+		sc.AccountID, sc.Now().Unix(), int64(billing.PartsDivisor))
 	if err != nil {
 		return nil, fmt.Errorf("sum balance: %w", err)
 	}
@@ -244,21 +258,21 @@ func (s *Service) Balance(ctx context.Context, sc account.Scope) (*Balance, erro
 			it = &BalanceItem{Currency: cur}
 			m[cur] = it
 		}
-		it.Amount += amount
+		it.Amount = billing.AddSafe(it.Amount, amount)
 		if source == gateway.SourceBankAccount {
-			it.SourceTypes.BankAccount += amount
+			it.SourceTypes.BankAccount = billing.AddSafe(it.SourceTypes.BankAccount, amount)
 		} else {
-			it.SourceTypes.Card += amount
+			it.SourceTypes.Card = billing.AddSafe(it.SourceTypes.Card, amount)
 		}
 	}
 	for rows.Next() {
 		var cur, source string
-		var avail, pend int64
-		if err := rows.Scan(&cur, &source, &avail, &pend); err != nil {
+		var availHi, availLo, pendHi, pendLo int64
+		if err := rows.Scan(&cur, &source, &availHi, &availLo, &pendHi, &pendLo); err != nil {
 			return nil, err
 		}
-		add(available, cur, source, avail)
-		add(pending, cur, source, pend)
+		add(available, cur, source, billing.JoinParts(availHi, availLo))
+		add(pending, cur, source, billing.JoinParts(pendHi, pendLo))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
