@@ -114,7 +114,7 @@ func TestCustomerBadInput(t *testing.T) {
 			{"bad email", `{"name":"A","email":"nope"}`, "email must be an email"},
 			{"bad currency", `{"name":"A","currency":"XYZ"}`, "currency must be an ISO 4217 currency code"},
 			{"address not an array", `{"name":"A","address":{"city":"x"}}`, "address must be an array"},
-			{"address field type", `{"name":"A","address":[{"city":5}]}`, "address.city must be a string"},
+			{"address field type", `{"name":"A","address":[{"city":5}]}`, "address[0].city must be a string"},
 			{"shipping without phone", `{"name":"A","shipping":{"name":"A","address":{}}}`, "shipping.phone should not be empty"},
 			{"oversize body", `{"name":"` + strings.Repeat("a", 2<<20) + `"}`, "request body must not be larger than"},
 			{"name too long", `{"name":"` + strings.Repeat("a", 101) + `"}`, "name must be shorter than or equal to 100 characters"},
@@ -395,7 +395,7 @@ func TestCustomerFieldNamesAreExact(t *testing.T) {
 		for body, want := range map[string]string{
 			`{"NAME":"Shouty"}`:                                                        "property NAME should not exist",
 			`{"name":"A","Email":"a@example.com"}`:                                     "property Email should not exist",
-			`{"name":"A","address":[{"city":"X","zip":"1"}]}`:                          "address.0.property zip should not exist",
+			`{"name":"A","address":[{"city":"X","zip":"1"}]}`:                          "address[0].property zip should not exist",
 			`{"name":"A","shipping":{"name":"A","phone":"1","address":{"Line1":"x"}}}`: "shipping.address.property Line1 should not exist",
 		} {
 			msg := env.Post("/v1/customers", body).Want(t, 400).Message(t)

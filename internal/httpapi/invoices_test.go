@@ -197,13 +197,13 @@ func TestInvoiceBadInput(t *testing.T) {
 			{map[string]any{"collection_method": "send_invoice", "items": item(usd)}, 400, "customer should not be empty"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice"}, 400, "items should not be empty"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{}}, 400, "items must contain at least 1 element"},
-			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd}}}, 400, "items.0.quantity should not be empty"},
-			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 0}}}, 400, "items.0.quantity must not be less than 1"},
-			{`{"customer":"` + cus + `","collection_method":"send_invoice","items":[{"price":"` + usd + `","quantity":1.5}]}`, 400, "items.quantity must be an integer number"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd}}}, 400, "items[0].quantity should not be empty"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 0}}}, 400, "items[0].quantity must not be less than 1"},
+			{`{"customer":"` + cus + `","collection_method":"send_invoice","items":[{"price":"` + usd + `","quantity":1.5}]}`, 400, "items[0].quantity must be an integer number"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(usd), "extra": 1}, 400, "property extra should not exist"},
 			{map[string]any{"customer": "cus_nope", "collection_method": "send_invoice", "items": item(usd)}, 404, "Customer cus_nope not found"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("price_nope")}, 404, "price_nope"},
-			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("Price 1")}, 400, "items.0.price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("Price 1")}, 400, "items[0].price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(inactive)}, 400, "inactive"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1}, map[string]any{"price": eur, "quantity": 1}}}, 400, "share one currency"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1, "tax": []string{incl}}}}, 400, "must agree on inclusive or exclusive"},
@@ -599,7 +599,7 @@ func TestInvoiceActionsRefuseUnknownBodies(t *testing.T) {
 			}
 		}
 		res := env.Post("/v1/invoices", `{"customer":"`+cus+`","collection_method":"charge_automatically","items":[{"price":"`+price+`","Quantity":1}]}`)
-		if res.Want(t, 400).Message(t) != "items.0.property Quantity should not exist" {
+		if res.Want(t, 400).Message(t) != "items[0].property Quantity should not exist" {
 			t.Errorf("mis-cased item field: %s", res.Body)
 		}
 		if got := env.Get("/v1/invoices/" + id).Map(t); got["status"] != "draft" || got["number"] != nil || num(got["attempt_count"]) != 0 {

@@ -65,20 +65,20 @@ func (p *CreateParams) validate(now time.Time) error {
 	for i, it := range p.Items {
 		switch {
 		case it.Price == nil || *it.Price == "":
-			return apperr.Invalidf("items.%d.price should not be empty", i)
+			return apperr.Invalidf("items[%d].price should not be empty", i)
 		case !priceIDPattern.MatchString(*it.Price):
-			return apperr.Invalidf("items.%d.price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression", i)
+			return apperr.Invalidf("items[%d].price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression", i)
 		case it.Quantity == nil:
-			return apperr.Invalidf("items.%d.quantity should not be empty", i)
+			return apperr.Invalidf("items[%d].quantity should not be empty", i)
 		case *it.Quantity < 1:
-			return apperr.Invalidf("items.%d.quantity must not be less than 1", i)
+			return apperr.Invalidf("items[%d].quantity must not be less than 1", i)
 		case *it.Quantity > 1_000_000:
-			return apperr.Invalidf("items.%d.quantity must not be greater than 1000000", i)
+			return apperr.Invalidf("items[%d].quantity must not be greater than 1000000", i)
 		}
 		seen := map[string]bool{}
 		for _, t := range it.Tax {
 			if seen[t] {
-				return apperr.Invalidf("items.%d.tax lists %s twice", i, t)
+				return apperr.Invalidf("items[%d].tax lists %s twice", i, t)
 			}
 			seen[t] = true
 		}
@@ -183,7 +183,7 @@ func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p C
 		if i == 0 {
 			inv.Currency = l.Currency
 		} else if l.Currency != inv.Currency {
-			return nil, apperr.Invalidf("items.%d.price is in %s but the invoice is in %s: all items must share one currency", i, l.Currency, inv.Currency)
+			return nil, apperr.Invalidf("items[%d].price is in %s but the invoice is in %s: all items must share one currency", i, l.Currency, inv.Currency)
 		}
 		lines = append(lines, l)
 	}
@@ -233,16 +233,16 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 		names[r.ID] = r.DisplayName
 	}
 	if err := billing.CheckBehavior(price.Inclusive(), rates); err != nil {
-		return builtLine{}, apperr.Invalidf("items.%d: price %s is tax %s but its tax rates are not: a line's price and tax rates must agree on inclusive or exclusive tax",
+		return builtLine{}, apperr.Invalidf("items[%d]: price %s is tax %s but its tax rates are not: a line's price and tax rates must agree on inclusive or exclusive tax",
 			i, price.ID, price.TaxBehavior)
 	}
 	amount, err := billing.LineAmount(price.UnitAmount, *item.Quantity)
 	if err != nil {
-		return builtLine{}, apperr.Invalidf("items.%d: amount is too large", i)
+		return builtLine{}, apperr.Invalidf("items[%d]: amount is too large", i)
 	}
 	calc, err := billing.ComputeLine(amount, rates)
 	if err != nil {
-		return builtLine{}, apperr.Invalidf("items.%d: %v", i, err)
+		return builtLine{}, apperr.Invalidf("items[%d]: %v", i, err)
 	}
 	priceID := price.ID
 	l := builtLine{calc: calc, inclusive: price.Inclusive(), Line: Line{
