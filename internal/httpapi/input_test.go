@@ -113,6 +113,31 @@ func TestInvalidTextIsRefused(t *testing.T) {
 	})
 }
 
+// A path or query that is not valid text is a 400 on both engines
+// (PostgreSQL answered 500: it refuses such text in a query).
+func TestInvalidURLTextIsRefused(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		for path, want := range map[string]string{
+			"/v1/customers/cus_%FF":             "the path must be valid UTF-8 text without NUL characters",
+			"/v1/customers/%00":                 "the path must be valid UTF-8 text without NUL characters",
+			"/v1/invoices/%ED%A0%80":            "the path must be valid UTF-8 text without NUL characters",
+			"/v1/customers/search?search=%FF":   "query parameter search must be valid UTF-8 text without NUL characters",
+			"/v1/customers?search=a%00":         "query parameter search must be valid UTF-8 text without NUL characters",
+			"/v1/products?take=5&%C3=1":         `query parameter "\xc3" must be valid UTF-8 text without NUL characters`,
+			"/v1/transactions?search=%7B%7D%FF": "query parameter search must be valid UTF-8 text without NUL characters",
+		} {
+			if msg := env.Get(path).Want(t, 400).Message(t); msg != want {
+				t.Errorf("%s: %q, want %q", path, msg, want)
+			}
+		}
+		// Not before authentication.
+		if m := env.Do(apitest.Request{Method: "GET", Path: "/v1/customers/%FF", Key: "sk_test_" + strings.Repeat("x", 32)}).Want(t, 401).Message(t); m != "Invalid API key" {
+			t.Errorf("unknown key: %q", m)
+		}
+		env.Get("/v1/customers/search?search=%C3%A9").Want(t, 200)
+	})
+}
+
 // A key given twice is refused at any depth, on every endpoint: encoding/json
 // would silently keep the last one.
 func TestDuplicateKeysAreRefused(t *testing.T) {
