@@ -676,3 +676,49 @@ func TestZeroInvoiceIsPaidWhenFinalized(t *testing.T) {
 		env.Put("/v1/invoices/"+sent["id"].(string), nil).Want(t, 400)
 	})
 }
+
+// A line's tax rates are named by their index; an empty or null one is a
+// 400, not a lookup of rate "" (404); a line mixing rates, or a price and its
+// rates, is told exactly what disagrees.
+func TestInvoiceTaxElements(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Taxed", "", "")
+		excl, incl := f.price("USD", 1000, "exclusive"), f.price("USD", 1000, "inclusive")
+		rExcl, rIncl := f.rate("Sales", "5", false), f.rate("VAT", "20", true)
+		line := func(price string, tax ...any) map[string]any {
+			return map[string]any{"price": price, "quantity": 1, "tax": tax}
+		}
+		before := rowCount(t, env, "invoices")
+		for _, c := range []struct {
+			items []any
+			want  string
+		}{
+			{[]any{line(excl, nil)}, "items[0].tax[0] must not be null"},
+			{[]any{line(excl, "")}, "items[0].tax[0] should not be empty"},
+			{[]any{line(excl, rExcl), line(excl, rExcl, " ")}, "items[1].tax[1] should not be empty"},
+			{[]any{line(excl, rExcl, 7)}, "items[0].tax[1] must be a string"},
+			{[]any{line(excl), line(excl, rExcl, rIncl)},
+				"items[1].tax mixes an exclusive tax rate (" + rExcl + ") with an inclusive one (" + rIncl + "): a line's tax rates must be all inclusive or all exclusive"},
+			{[]any{line(incl, rIncl, rExcl)},
+				"items[0].tax mixes an inclusive tax rate (" + rIncl + ") with an exclusive one (" + rExcl + "): a line's tax rates must be all inclusive or all exclusive"},
+			{[]any{line(incl, rExcl)},
+				"items[0]: price " + incl + " is tax inclusive but its tax rates are exclusive: a line's price and tax rates must agree on inclusive or exclusive tax"},
+			{[]any{line(excl, rIncl)},
+				"items[0]: price " + excl + " is tax exclusive but its tax rates are inclusive: a line's price and tax rates must agree on inclusive or exclusive tax"},
+		} {
+			body := map[string]any{"customer": cus, "collection_method": "charge_automatically", "items": c.items}
+			if msg := env.Post("/v1/invoices", body).Want(t, 400).Message(t); msg != c.want {
+				t.Errorf("%v: %q, want %q", c.items, msg, c.want)
+			}
+		}
+		if n := rowCount(t, env, "invoices"); n != before {
+			t.Fatalf("refused invoices were stored: %d → %d", before, n)
+		}
+		// No tax (absent, null or empty) is fine.
+		for _, tax := range []any{nil, []any{}} {
+			env.Post("/v1/invoices", map[string]any{"customer": cus, "collection_method": "charge_automatically",
+				"items": []any{map[string]any{"price": excl, "quantity": 1, "tax": tax}}}).Want(t, 201)
+		}
+	})
+}

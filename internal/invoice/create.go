@@ -3,6 +3,7 @@ package invoice
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -76,7 +77,11 @@ func (p *CreateParams) validate(now time.Time) error {
 			return apperr.Invalidf("items[%d].quantity must not be greater than 1000000", i)
 		}
 		seen := map[string]bool{}
-		for _, t := range it.Tax {
+		for j, t := range it.Tax {
+			// An empty id would otherwise be looked up, and not found (404).
+			if strings.TrimSpace(t) == "" {
+				return apperr.Invalidf("items[%d].tax[%d] should not be empty", i, j)
+			}
 			if seen[t] {
 				return apperr.Invalidf("items[%d].tax lists %s twice", i, t)
 			}
@@ -233,8 +238,7 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 		names[r.ID] = r.DisplayName
 	}
 	if err := billing.CheckBehavior(price.Inclusive(), rates); err != nil {
-		return builtLine{}, apperr.Invalidf("items[%d]: price %s is tax %s but its tax rates are not: a line's price and tax rates must agree on inclusive or exclusive tax",
-			i, price.ID, price.TaxBehavior)
+		return builtLine{}, behaviorError(i, price, rates, err)
 	}
 	amount, err := billing.LineAmount(price.UnitAmount, *item.Quantity)
 	if err != nil {
@@ -261,6 +265,21 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 		l.Period = &Period{Start: now.Unix(), End: end.Unix()}
 	}
 	return l, nil
+}
+
+// behaviorError says what disagrees on line i: two of its tax rates (one
+// inclusive, one exclusive), or its price and its rates.
+func behaviorError(i int, price *catalog.PriceInfo, rates []billing.Rate, err error) error {
+	if errors.Is(err, billing.ErrMixedTaxBehavior) {
+		for j := 1; j < len(rates); j++ {
+			if rates[j].Inclusive != rates[0].Inclusive {
+				return apperr.Invalidf("items[%d].tax mixes an %s tax rate (%s) with an %s one (%s): a line's tax rates must be all inclusive or all exclusive",
+					i, behavior(rates[0].Inclusive), rates[0].ID, behavior(rates[j].Inclusive), rates[j].ID)
+			}
+		}
+	}
+	return apperr.Invalidf("items[%d]: price %s is tax %s but its tax rates are %s: a line's price and tax rates must agree on inclusive or exclusive tax",
+		i, price.ID, price.TaxBehavior, behavior(!price.Inclusive()))
 }
 
 func describe(p *catalog.PriceInfo) string {
