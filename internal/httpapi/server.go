@@ -157,6 +157,11 @@ func checkURLText(u *url.URL) error {
 func validText(s string) bool { return utf8.ValidString(s) && !strings.Contains(s, "\x00") }
 
 // authenticate resolves the cc-api-key header (the only credential, G-01).
+// Two keys (perhaps of two accounts) leave it unclear whose request it is:
+// refused rather than settled by taking the first.
 func (s *Server) authenticate(r *http.Request) (account.Scope, error) {
+	if len(r.Header.Values("cc-api-key")) > 1 {
+		return account.Scope{}, apperr.New(apperr.BadRequest, "", "cc-api-key header must be sent exactly once")
+	}
 	return s.Accounts.Authenticate(r.Context(), r.Header.Get("cc-api-key"))
 }
