@@ -31,8 +31,9 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// decode reads a JSON object into dst, refusing unknown properties and
-// ill-typed values with a message that names the field.
+// decode reads a JSON object into dst, refusing duplicate keys, invalid
+// text, unknown properties, ill-typed values and null where a field cannot
+// take it, with a message that names the field.
 func (s *Server) decode(r *http.Request, dst any) error {
 	body, err := s.readBody(r)
 	if err != nil {
