@@ -59,14 +59,15 @@ type RecurringParams struct {
 }
 
 // PriceParams is the body of POST /prices/{productId} and of
-// PATCH /prices/{id}/inactive (a full replacement).
+// PATCH /prices/{id}/inactive (a full replacement of the terms; an absent
+// description stays as it is, a null one clears it).
 type PriceParams struct {
 	Currency    *string          `json:"currency"`
 	UnitAmount  *int64           `json:"unit_amount"`
 	Type        *string          `json:"type"`
 	Recurring   *RecurringParams `json:"recurring"`
 	TaxBehavior *string          `json:"tax_behavior"`
-	Description *string          `json:"description"`
+	Description field.Clearable  `json:"description"`
 }
 
 // ActivePriceParams is the body of PATCH /prices/{id}/active. Only the
@@ -143,10 +144,10 @@ func (p *PriceParams) validate() (priceSpec, error) {
 		}
 		s.taxBehavior = *p.TaxBehavior
 	}
-	if err := field.CheckLen("description", p.Description, 255); err != nil {
+	if err := field.CheckLen("description", p.Description.Value, 255); err != nil {
 		return s, err
 	}
-	s.description = field.Optional(p.Description)
+	s.description = p.Description.New()
 	return s, nil
 }
 
@@ -377,7 +378,7 @@ func (s *Service) UpdateInactivePrice(ctx context.Context, sc account.Scope, pri
 		}
 		before := *p
 		spec.apply(p)
-		if params.Description != nil {
+		if params.Description.Set {
 			p.Description = spec.description
 		}
 		if samePrice(&before, p) {

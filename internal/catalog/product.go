@@ -51,14 +51,14 @@ type CreateProductParams struct {
 // priceParams returns the fields of the default price.
 func (p *CreateProductParams) priceParams() PriceParams {
 	return PriceParams{Currency: p.Currency, UnitAmount: p.UnitAmount, Type: p.Type, Recurring: p.Recurring,
-		TaxBehavior: p.TaxBehavior, Description: p.Description}
+		TaxBehavior: p.TaxBehavior, Description: field.Clearable{Set: p.Description != nil, Value: p.Description}}
 }
 
 // UpdateProductParams is the body of PATCH /products/{id}; absent fields
 // stay as they are. A null or empty description clears it; a null tax_code
-// puts back the default code.
+// puts back the default code; the name cannot be null.
 type UpdateProductParams struct {
-	Name        *string         `json:"name"`
+	Name        *string         `json:"name" null:"never"`
 	Description field.Clearable `json:"description"`
 	TaxCode     field.Clearable `json:"tax_code"`
 }

@@ -73,41 +73,48 @@ type CreateParams struct {
 	Shipping    *Shipping `json:"shipping"`
 }
 
-// BillingAddress is the camelCase billing block PATCH accepts.
+// BillingAddress is the camelCase billing block PATCH accepts. Its fields
+// land on the first address, the phone and the billing email; null clears
+// one.
 type BillingAddress struct {
-	Email      *string `json:"email"`
-	Address1   *string `json:"address1"`
-	Address2   *string `json:"address2"`
-	PostalCode *string `json:"postalCode"`
-	City       *string `json:"city"`
-	Country    *string `json:"country"`
-	State      *string `json:"state"`
-	Phone      *string `json:"phone"`
+	Email      field.Clearable `json:"email"`
+	Address1   field.Clearable `json:"address1"`
+	Address2   field.Clearable `json:"address2"`
+	PostalCode field.Clearable `json:"postalCode"`
+	City       field.Clearable `json:"city"`
+	Country    field.Clearable `json:"country"`
+	State      field.Clearable `json:"state"`
+	Phone      field.Clearable `json:"phone"`
 }
 
-// ShippingAddress is the camelCase shipping block PATCH accepts.
+// ShippingAddress is the camelCase shipping block PATCH accepts. Its fields
+// land on the shipping address, where null clears one; a shipping's phone
+// cannot be cleared (clear the whole shipping with "shipping": null).
 type ShippingAddress struct {
-	Address1   *string `json:"shippingAddress1"`
-	Address2   *string `json:"shippingAddress2"`
-	PostalCode *string `json:"shippingPostalCode"`
-	City       *string `json:"shippingCity"`
-	Country    *string `json:"shippingCountry"`
-	State      *string `json:"shippingState"`
-	Phone      *string `json:"shippingPhone"`
+	Address1   field.Clearable `json:"shippingAddress1"`
+	Address2   field.Clearable `json:"shippingAddress2"`
+	PostalCode field.Clearable `json:"shippingPostalCode"`
+	City       field.Clearable `json:"shippingCity"`
+	Country    field.Clearable `json:"shippingCountry"`
+	State      field.Clearable `json:"shippingState"`
+	Phone      *string         `json:"shippingPhone" null:"never"`
 }
 
 // UpdateParams is the body of PATCH /customers/{id}: the contract's
-// camelCase blocks and, as well, the create-style fields.
+// camelCase blocks and, as well, the create-style fields. Absent fields stay
+// as they are; null clears an optional one (currency goes back to USD, the
+// default), as everywhere (package field). The name cannot be cleared, and
+// the two blocks are not fields of the customer: null is refused for them.
 type UpdateParams struct {
-	Name            *string          `json:"name"`
-	Email           *string          `json:"email"`
-	BillingAddress  *BillingAddress  `json:"billingAddress"`
-	ShippingAddress *ShippingAddress `json:"shippingAddress"`
-	Description     *string          `json:"description"`
-	Phone           *string          `json:"phone"`
-	Currency        *string          `json:"currency"`
-	Address         []Address        `json:"address"`
-	Shipping        *Shipping        `json:"shipping"`
+	Name            *string                `json:"name" null:"never"`
+	Email           field.Clearable        `json:"email"`
+	BillingAddress  *BillingAddress        `json:"billingAddress" null:"never"`
+	ShippingAddress *ShippingAddress       `json:"shippingAddress" null:"never"`
+	Description     field.Clearable        `json:"description"`
+	Phone           field.Clearable        `json:"phone"`
+	Currency        field.Clearable        `json:"currency"`
+	Address         field.Patch[[]Address] `json:"address"`
+	Shipping        field.Patch[Shipping]  `json:"shipping"`
 }
 
 // ListParams filter and order GET /customers.
@@ -377,17 +384,17 @@ func (p *UpdateParams) validate() error {
 		f string
 		v *string
 		n int
-	}{{"name", p.Name, 100}, {"description", p.Description, 500}, {"phone", p.Phone, 25}}
+	}{{"name", p.Name, 100}, {"description", p.Description.Value, 500}, {"phone", p.Phone.Value, 25}}
 	if b := p.BillingAddress; b != nil {
 		checks = append(checks, []struct {
 			f string
 			v *string
 			n int
-		}{{"billingAddress.address1", b.Address1, 100}, {"billingAddress.address2", b.Address2, 100},
-			{"billingAddress.postalCode", b.PostalCode, 16}, {"billingAddress.city", b.City, 50},
-			{"billingAddress.country", b.Country, 50}, {"billingAddress.state", b.State, 50},
-			{"billingAddress.phone", b.Phone, 25}}...)
-		if err := checkEmail("billingAddress.email", b.Email); err != nil {
+		}{{"billingAddress.address1", b.Address1.Value, 100}, {"billingAddress.address2", b.Address2.Value, 100},
+			{"billingAddress.postalCode", b.PostalCode.Value, 16}, {"billingAddress.city", b.City.Value, 50},
+			{"billingAddress.country", b.Country.Value, 50}, {"billingAddress.state", b.State.Value, 50},
+			{"billingAddress.phone", b.Phone.Value, 25}}...)
+		if err := checkEmail("billingAddress.email", b.Email.Value); err != nil {
 			return err
 		}
 	}
@@ -396,9 +403,9 @@ func (p *UpdateParams) validate() error {
 			f string
 			v *string
 			n int
-		}{{"shippingAddress.shippingAddress1", sa.Address1, 100}, {"shippingAddress.shippingAddress2", sa.Address2, 100},
-			{"shippingAddress.shippingPostalCode", sa.PostalCode, 16}, {"shippingAddress.shippingCity", sa.City, 50},
-			{"shippingAddress.shippingCountry", sa.Country, 50}, {"shippingAddress.shippingState", sa.State, 50},
+		}{{"shippingAddress.shippingAddress1", sa.Address1.Value, 100}, {"shippingAddress.shippingAddress2", sa.Address2.Value, 100},
+			{"shippingAddress.shippingPostalCode", sa.PostalCode.Value, 16}, {"shippingAddress.shippingCity", sa.City.Value, 50},
+			{"shippingAddress.shippingCountry", sa.Country.Value, 50}, {"shippingAddress.shippingState", sa.State.Value, 50},
 			{"shippingAddress.shippingPhone", sa.Phone, 25}}...)
 	}
 	for _, c := range checks {
@@ -406,15 +413,13 @@ func (p *UpdateParams) validate() error {
 			return err
 		}
 	}
-	if err := checkEmail("email", p.Email); err != nil {
+	if err := checkEmail("email", p.Email.Value); err != nil {
 		return err
 	}
-	if p.Currency != nil {
-		if _, err := normalizeCurrency(p.Currency); err != nil {
-			return err
-		}
+	if _, err := normalizeCurrency(p.Currency.Value); err != nil {
+		return err
 	}
-	return validateShipping(p.Shipping)
+	return validateShipping(p.Shipping.Value)
 }
 
 func set(dst **string, v *string) {
@@ -424,45 +429,48 @@ func set(dst **string, v *string) {
 	}
 }
 
-// apply merges the update into c. Absent fields stay as they are.
+// apply merges the update into c.
 func (p *UpdateParams) apply(c *Customer) error {
 	if p.Name != nil {
 		c.Name = strings.TrimSpace(*p.Name)
 	}
-	set(&c.Email, p.Email)
-	set(&c.Description, p.Description)
-	set(&c.Phone, p.Phone)
-	if p.Currency != nil {
-		cur, err := normalizeCurrency(p.Currency)
+	p.Email.Apply(&c.Email)
+	p.Description.Apply(&c.Description)
+	p.Phone.Apply(&c.Phone)
+	if p.Currency.Set {
+		cur, err := normalizeCurrency(p.Currency.Value)
 		if err != nil {
 			return err
 		}
 		c.Currency = cur
 	}
-	if p.Address != nil {
-		c.Address = p.Address
+	if p.Address.Set {
+		c.Address = []Address{}
+		if p.Address.Value != nil && *p.Address.Value != nil {
+			c.Address = *p.Address.Value
+		}
 	}
-	if p.Shipping != nil {
-		c.Shipping = p.Shipping
+	if p.Shipping.Set {
+		c.Shipping = p.Shipping.Value
 	}
 	if b := p.BillingAddress; b != nil {
 		var first Address
 		if len(c.Address) > 0 {
 			first = c.Address[0]
 		}
-		set(&first.Line1, b.Address1)
-		set(&first.Line2, b.Address2)
-		set(&first.PostalCode, b.PostalCode)
-		set(&first.City, b.City)
-		set(&first.Country, b.Country)
-		set(&first.State, b.State)
+		b.Address1.Apply(&first.Line1)
+		b.Address2.Apply(&first.Line2)
+		b.PostalCode.Apply(&first.PostalCode)
+		b.City.Apply(&first.City)
+		b.Country.Apply(&first.Country)
+		b.State.Apply(&first.State)
 		if len(c.Address) == 0 {
 			c.Address = []Address{first}
 		} else {
 			c.Address[0] = first
 		}
-		set(&c.Phone, b.Phone)
-		set(&c.BillingEmail, b.Email)
+		b.Phone.Apply(&c.Phone)
+		b.Email.Apply(&c.BillingEmail)
 	}
 	if sa := p.ShippingAddress; sa != nil {
 		if c.Shipping == nil {
@@ -473,12 +481,12 @@ func (p *UpdateParams) apply(c *Customer) error {
 			c.Shipping.Address = &Address{}
 		}
 		a := c.Shipping.Address
-		set(&a.Line1, sa.Address1)
-		set(&a.Line2, sa.Address2)
-		set(&a.PostalCode, sa.PostalCode)
-		set(&a.City, sa.City)
-		set(&a.Country, sa.Country)
-		set(&a.State, sa.State)
+		sa.Address1.Apply(&a.Line1)
+		sa.Address2.Apply(&a.Line2)
+		sa.PostalCode.Apply(&a.PostalCode)
+		sa.City.Apply(&a.City)
+		sa.Country.Apply(&a.Country)
+		sa.State.Apply(&a.State)
 		set(&c.Shipping.Phone, sa.Phone)
 	}
 	return nil

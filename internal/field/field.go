@@ -1,10 +1,19 @@
 // Package field holds the small rules that request fields share across the
 // domains: length limits, optional text, and the set-or-clear meaning of a
-// text field in a partial update.
+// field in a partial update.
+//
+// The null rule, the same for every resource: null means "no value". In a
+// create, a null optional field is the same as an absent one. In a partial
+// update, an absent field is left alone and null clears the stored value
+// (to null, or to the default the field has on create); update fields that
+// can be cleared are a Clearable or a Patch. A field that can be neither
+// null nor defaulted (a name, an amount, a flag) is tagged `null:"never"`
+// when it may be absent, and the request decoder refuses null for it.
 package field
 
 import (
 	"encoding/json"
+	"reflect"
 
 	"github.com/kassahq/kassa/internal/apperr"
 )
@@ -60,3 +69,39 @@ func (c *Clearable) UnmarshalJSON(b []byte) error {
 
 // New is the value the update leaves: nil when it clears the field.
 func (c Clearable) New() *string { return Optional(c.Value) }
+
+// Apply sets *dst to the update's value when the field was sent.
+func (c Clearable) Apply(dst **string) {
+	if c.Set {
+		*dst = c.New()
+	}
+}
+
+// JSONValueType tells the request decoder what a value of the field must be.
+func (Clearable) JSONValueType() reflect.Type { return reflect.TypeFor[string]() }
+
+// Patch is a field of a partial update that holds a T. Absent (Set false),
+// it leaves the stored value alone; null (Set true, Value nil) clears it; a
+// value replaces it.
+type Patch[T any] struct {
+	Set   bool
+	Value *T
+}
+
+// UnmarshalJSON records that the field was sent, and its value.
+func (p *Patch[T]) UnmarshalJSON(b []byte) error {
+	p.Set, p.Value = true, nil
+	if string(b) == "null" {
+		return nil
+	}
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	p.Value = &v
+	return nil
+}
+
+// JSONValueType tells the request decoder what a value of the field must be,
+// so that it checks properties and types inside it as for a plain T.
+func (Patch[T]) JSONValueType() reflect.Type { return reflect.TypeFor[T]() }

@@ -109,18 +109,53 @@ func CurrencyDigits(code string) (int, error) {
 	return int(d), nil
 }
 
-// RedactToken makes a token safe for error messages and logs: any run of
-// eight or more digits (a card or account number, maybe with spaces or
-// dashes) keeps only its last four digits, and long input is cut.
+// RedactToken makes a token safe for error messages and logs: a token that
+// is a card number (the sandbox takes test card numbers in place of tokens)
+// keeps only its last four digits, and long input is cut.
 func RedactToken(token string) string {
-	out := digitRunRe.ReplaceAllStringFunc(token, func(run string) string {
-		d := strings.NewReplacer(" ", "", "-", "").Replace(run)
-		return "****" + d[len(d)-4:]
-	})
+	out := RedactCardNumber(token)
 	if r := []rune(out); len(r) > 64 {
 		out = string(r[:64]) + "…"
 	}
 	return out
 }
 
-var digitRunRe = regexp.MustCompile(`\d(?:[ -]?\d){7,}`)
+// RedactCardNumber returns "****" and the last four digits when the whole of
+// s can be a card number: 12 to 19 digits, maybe grouped by spaces or
+// dashes, that pass the Luhn check. Anything else is returned as it is: ids
+// (cus_…, UUIDs) often hold runs of digits, and mangling them would make logs
+// impossible to match to objects.
+func RedactCardNumber(s string) string {
+	digits := make([]byte, 0, 19)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if len(digits) == 19 {
+				return s
+			}
+			digits = append(digits, c)
+		case c == ' ' || c == '-':
+		default:
+			return s
+		}
+	}
+	if len(digits) < 12 || !luhn(digits) {
+		return s
+	}
+	return "****" + string(digits[len(digits)-4:])
+}
+
+// luhn reports whether digits pass the Luhn check every card number passes.
+func luhn(digits []byte) bool {
+	sum := 0
+	for i := range digits {
+		d := int(digits[len(digits)-1-i] - '0')
+		if i%2 == 1 {
+			if d *= 2; d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}

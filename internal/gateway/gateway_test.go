@@ -15,8 +15,21 @@ func TestRedactToken(t *testing.T) {
 		"4242424242424242":        "****4242",
 		"4242 4242 4242 4242":     "****4242",
 		"4000-0000-0000-0002":     "****0002",
-		"x4000000000000119y":      "x****0119y",
+		"378282246310005":         "****0005", // 15 digits (Amex)
+		"6011111111111117":        "****1117",
+		"4222222222222":           "****2222",             // 13 digits
+		"424242424242":            "****4242",             // 12 digits
+		"4242424242424241":        "4242424242424241",     // fails the Luhn check
+		"424242424243":            "424242424243",         // 12 digits, fails the Luhn check
+		"42424242424":             "42424242424",          // 11 digits
+		"42424242424242424242":    "42424242424242424242", // 20 digits
 		"1234567":                 "1234567",
+		// Card-like digits inside an id or a token are not a card number.
+		"x4000000000000119y":                   "x4000000000000119y",
+		"cus_4242424242424242":                 "cus_4242424242424242",
+		"tok_4242424242424242":                 "tok_4242424242424242",
+		"12345678-1234-1234-1234-123456789012": "12345678-1234-1234-1234-123456789012",
+		"373f788d-3ed4-4242-4242-424242424242": "373f788d-3ed4-4242-4242-424242424242",
 	} {
 		if got := gateway.RedactToken(in); got != want {
 			t.Errorf("RedactToken(%q) = %q, want %q", in, got, want)
@@ -24,6 +37,13 @@ func TestRedactToken(t *testing.T) {
 	}
 	if got := gateway.RedactToken(strings.Repeat("é", 100)); len([]rune(got)) != 65 {
 		t.Errorf("long token not cut: %d runes", len([]rune(got)))
+	}
+	// Every test card number of the sandbox is redacted.
+	for _, n := range []string{"4242424242424242", "5555555555554444", "378282246310005", "4000000000000002",
+		"4000000000009995", "4000000000000069", "4000000000000119", "4000000000000077"} {
+		if got := gateway.RedactCardNumber(n); got != "****"+n[len(n)-4:] {
+			t.Errorf("RedactCardNumber(%q) = %q", n, got)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -114,7 +115,7 @@ func TestCustomerBadInput(t *testing.T) {
 			{"bad email", `{"name":"A","email":"nope"}`, "email must be an email"},
 			{"bad currency", `{"name":"A","currency":"XYZ"}`, "currency must be an ISO 4217 currency code"},
 			{"address not an array", `{"name":"A","address":{"city":"x"}}`, "address must be an array"},
-			{"address field type", `{"name":"A","address":[{"city":5}]}`, "address.city must be a string"},
+			{"address field type", `{"name":"A","address":[{"city":5}]}`, "address[0].city must be a string"},
 			{"shipping without phone", `{"name":"A","shipping":{"name":"A","address":{}}}`, "shipping.phone should not be empty"},
 			{"oversize body", `{"name":"` + strings.Repeat("a", 2<<20) + `"}`, "request body must not be larger than"},
 			{"name too long", `{"name":"` + strings.Repeat("a", 101) + `"}`, "name must be shorter than or equal to 100 characters"},
@@ -395,7 +396,7 @@ func TestCustomerFieldNamesAreExact(t *testing.T) {
 		for body, want := range map[string]string{
 			`{"NAME":"Shouty"}`:                                                        "property NAME should not exist",
 			`{"name":"A","Email":"a@example.com"}`:                                     "property Email should not exist",
-			`{"name":"A","address":[{"city":"X","zip":"1"}]}`:                          "address.0.property zip should not exist",
+			`{"name":"A","address":[{"city":"X","zip":"1"}]}`:                          "address[0].property zip should not exist",
 			`{"name":"A","shipping":{"name":"A","phone":"1","address":{"Line1":"x"}}}`: "shipping.address.property Line1 should not exist",
 		} {
 			msg := env.Post("/v1/customers", body).Want(t, 400).Message(t)
@@ -526,5 +527,45 @@ func TestReadsNeverReturnReplacedCustomers(t *testing.T) {
 		env.Get("/v1/customers/"+id).Want(t, 404)
 		close(stop)
 		wg.Wait()
+	})
+}
+
+// Two cc-api-key headers are a 400, whichever keys they hold: the request
+// must not run as whichever account comes first.
+func TestRepeatedAPIKeyHeaderIsRefused(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		accountB, keyB := env.NewAccount("B")
+		for _, keys := range [][]string{{env.Key, keyB}, {keyB, env.Key}, {env.Key, env.Key}} {
+			for _, method := range []string{"GET", "POST"} {
+				req, err := http.NewRequest(method, env.Server.URL+"/v1/customers", strings.NewReader(`{"name":"Twice"}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Add("cc-api-key", keys[0])
+				req.Header["CC-API-KEY"] = []string{keys[1]} // sent as a second line, in other case
+				res, err := env.Server.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				out := &apitest.Response{Status: res.StatusCode, Header: res.Header, Body: raw}
+				if err := apitest.ValidateResponse(req, out); err != nil {
+					t.Errorf("%s: %v", method, err)
+				}
+				if out.Status != 400 || out.Message(t) != "cc-api-key header must be sent exactly once" || out.Map(t)["error"] != "Bad Request" {
+					t.Errorf("%s with two keys: %d %s", method, out.Status, raw)
+				}
+			}
+		}
+		if n := customerCount(t, env); n != 0 {
+			t.Fatalf("account A has %d customers", n)
+		}
+		if n := countEvents(t, env, accountB, "customer.created"); n != 0 {
+			t.Fatalf("account B has %d customers", n)
+		}
+		// One header still works.
+		env.Do(apitest.Request{Method: "GET", Path: "/v1/customers", Key: keyB}).Want(t, 200)
 	})
 }

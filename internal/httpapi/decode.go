@@ -15,6 +15,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/listing"
+	"github.com/kassahq/kassa/internal/strictjson"
 )
 
 // readBody reads the request body within the size limit.
@@ -30,8 +31,9 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// decode reads a JSON object into dst, refusing unknown properties and
-// ill-typed values with a message that names the field.
+// decode reads a JSON object into dst, refusing duplicate keys, invalid
+// text, unknown properties, ill-typed values and null where a field cannot
+// take it, with a message that names the field.
 func (s *Server) decode(r *http.Request, dst any) error {
 	body, err := s.readBody(r)
 	if err != nil {
@@ -42,27 +44,22 @@ func (s *Server) decode(r *http.Request, dst any) error {
 
 func decodeJSON(body []byte, dst any) error {
 	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) == 0 {
+	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return apperr.Invalidf("request body must be a JSON object")
 	}
-	if trimmed[0] != '{' {
-		return apperr.Invalidf("request body must be a JSON object")
+	if !json.Valid(trimmed) {
+		return syntaxError(trimmed)
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.UseNumber()
-	var generic any
-	if err := dec.Decode(&generic); err != nil {
-		return describeDecodeError(err)
-	}
-	if dec.More() {
-		return apperr.Invalidf("request body must contain exactly one JSON object")
-	}
-	// encoding/json matches keys to fields case-insensitively; the contract
-	// does not, so {"Name": …} is an unknown property, not name.
-	if err := checkKeys(generic, reflect.TypeOf(dst), ""); err != nil {
+	// encoding/json takes the last of duplicate keys and replaces invalid
+	// text with U+FFFD; strictjson refuses both.
+	generic, err := strictjson.Parse(trimmed, "")
+	if err != nil {
 		return err
 	}
-	dec = json.NewDecoder(bytes.NewReader(trimmed))
+	if err := checkValue(generic, reflect.TypeOf(dst), ""); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return describeDecodeError(err)
@@ -70,24 +67,62 @@ func decodeJSON(body []byte, dst any) error {
 	return nil
 }
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+// syntaxError describes why a body is not one valid JSON value.
+func syntaxError(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return describeDecodeError(err)
+	}
+	return apperr.Invalidf("request body must contain exactly one JSON object")
+}
 
-// checkKeys refuses object keys that name no field of t exactly, naming
-// nested ones by their path as class-validator does ("address.0.property
-// zip should not exist"). Types that decode themselves, maps and
-// interfaces accept any key.
-func checkKeys(v any, t reflect.Type, path string) error {
+var (
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	valueTypedType  = reflect.TypeFor[valueTyped]()
+)
+
+// valueTyped is a field type that decodes itself (field.Clearable,
+// field.Patch) but says what its non-null value must be.
+type valueTyped interface{ JSONValueType() reflect.Type }
+
+// checkValue checks a parsed JSON value against the Go type it will be
+// decoded into, before encoding/json does, naming the bad element by its
+// full path (encoding/json drops array indexes: items.quantity for
+// items[0].quantity). It refuses:
+//   - object keys that name no field of a struct exactly (encoding/json
+//     matches case-insensitively; the contract does not);
+//   - values of the wrong JSON type;
+//   - null where the Go type cannot hold it (encoding/json would ignore it).
+//
+// Types that decode themselves accept anything; they check their own input.
+func checkValue(v any, t reflect.Type, path string) error {
+	if v == nil {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+			return nil
+		}
+		if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
+			return nil
+		}
+		return apperr.Invalidf("%s must not be null", path)
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t.Implements(valueTypedType) {
+		return checkValue(v, reflect.Zero(t).Interface().(valueTyped).JSONValueType(), path)
 	}
 	if t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
 		return nil
 	}
+	ok := true
 	switch t.Kind() {
 	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil
+		obj, isObj := v.(map[string]any)
+		if !isObj {
+			ok = false
+			break
 		}
 		fields := fieldsOf(t)
 		keys := make([]string, 0, len(obj))
@@ -96,54 +131,92 @@ func checkKeys(v any, t reflect.Type, path string) error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			ft, ok := fields[k]
-			if !ok {
+			f, known := fields[k]
+			if !known {
 				prefix := ""
 				if path != "" {
 					prefix = path + "."
 				}
 				return apperr.Invalidf("%sproperty %s should not exist", prefix, k)
 			}
-			if err := checkKeys(obj[k], ft, joinPath(path, k)); err != nil {
+			at := strictjson.Field(path, k)
+			if obj[k] == nil && f.neverNull {
+				return apperr.Invalidf("%s must not be null", at)
+			}
+			if err := checkValue(obj[k], f.typ, at); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		obj, isObj := v.(map[string]any)
+		if !isObj {
+			ok = false
+			break
+		}
+		for k, e := range obj {
+			if err := checkValue(e, t.Elem(), strictjson.Field(path, k)); err != nil {
 				return err
 			}
 		}
 	case reflect.Slice, reflect.Array:
-		arr, ok := v.([]any)
-		if !ok {
-			return nil
+		arr, isArr := v.([]any)
+		if !isArr {
+			ok = false
+			break
 		}
 		for i, e := range arr {
-			if err := checkKeys(e, t.Elem(), joinPath(path, strconv.Itoa(i))); err != nil {
+			if err := checkValue(e, t.Elem(), strictjson.Index(path, i)); err != nil {
 				return err
 			}
 		}
+	case reflect.String:
+		_, ok = v.(string)
+	case reflect.Bool:
+		_, ok = v.(bool)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, isNum := v.(json.Number)
+		_, err := strconv.ParseInt(string(n), 10, t.Bits())
+		ok = isNum && err == nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, isNum := v.(json.Number)
+		_, err := strconv.ParseUint(string(n), 10, t.Bits())
+		ok = isNum && err == nil
+	case reflect.Float32, reflect.Float64:
+		n, isNum := v.(json.Number)
+		_, err := strconv.ParseFloat(string(n), t.Bits())
+		ok = isNum && err == nil
+	}
+	if !ok {
+		if path == "" {
+			return apperr.Invalidf("request body must be a JSON object")
+		}
+		return apperr.Invalidf("%s must be %s", path, kindName(t))
 	}
 	return nil
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+// fieldInfo is what the decoder needs to know of one struct field.
+type fieldInfo struct {
+	typ reflect.Type
+	// neverNull: the field may be absent but not null (tag null:"never").
+	neverNull bool
 }
 
-// fieldCache holds each decoded type's JSON field names, worked out once.
-var fieldCache sync.Map // reflect.Type → map[string]reflect.Type
+// fieldCache holds each decoded type's JSON fields, worked out once.
+var fieldCache sync.Map // reflect.Type → map[string]fieldInfo
 
-func fieldsOf(t reflect.Type) map[string]reflect.Type {
+func fieldsOf(t reflect.Type) map[string]fieldInfo {
 	if f, ok := fieldCache.Load(t); ok {
-		return f.(map[string]reflect.Type)
+		return f.(map[string]fieldInfo)
 	}
-	fields := map[string]reflect.Type{}
+	fields := map[string]fieldInfo{}
 	jsonFields(t, fields)
 	fieldCache.Store(t, fields)
 	return fields
 }
 
-// jsonFields adds the JSON names of t's fields (embedded structs included).
-func jsonFields(t reflect.Type, out map[string]reflect.Type) {
+// jsonFields adds the JSON fields of t (embedded structs included).
+func jsonFields(t reflect.Type, out map[string]fieldInfo) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -167,7 +240,7 @@ func jsonFields(t reflect.Type, out map[string]reflect.Type) {
 		if name == "" {
 			name = f.Name
 		}
-		out[name] = f.Type
+		out[name] = fieldInfo{typ: f.Type, neverNull: f.Tag.Get("null") == "never"}
 	}
 }
 

@@ -1,4 +1,8 @@
 package httpapi
 
-// SafePathForTest exposes safePath to the external tests.
-var SafePathForTest = safePath
+// SafePathForTest and SafeQueryForTest expose safePath and safeQuery to the
+// external tests.
+var (
+	SafePathForTest  = safePath
+	SafeQueryForTest = safeQuery
+)

@@ -197,13 +197,13 @@ func TestInvoiceBadInput(t *testing.T) {
 			{map[string]any{"collection_method": "send_invoice", "items": item(usd)}, 400, "customer should not be empty"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice"}, 400, "items should not be empty"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{}}, 400, "items must contain at least 1 element"},
-			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd}}}, 400, "items.0.quantity should not be empty"},
-			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 0}}}, 400, "items.0.quantity must not be less than 1"},
-			{`{"customer":"` + cus + `","collection_method":"send_invoice","items":[{"price":"` + usd + `","quantity":1.5}]}`, 400, "items.quantity must be an integer number"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd}}}, 400, "items[0].quantity should not be empty"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 0}}}, 400, "items[0].quantity must not be less than 1"},
+			{`{"customer":"` + cus + `","collection_method":"send_invoice","items":[{"price":"` + usd + `","quantity":1.5}]}`, 400, "items[0].quantity must be an integer number"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(usd), "extra": 1}, 400, "property extra should not exist"},
 			{map[string]any{"customer": "cus_nope", "collection_method": "send_invoice", "items": item(usd)}, 404, "Customer cus_nope not found"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("price_nope")}, 404, "price_nope"},
-			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("Price 1")}, 400, "items.0.price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression"},
+			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item("Price 1")}, 400, "items[0].price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": item(inactive)}, 400, "inactive"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1}, map[string]any{"price": eur, "quantity": 1}}}, 400, "share one currency"},
 			{map[string]any{"customer": cus, "collection_method": "send_invoice", "items": []any{map[string]any{"price": usd, "quantity": 1, "tax": []string{incl}}}}, 400, "must agree on inclusive or exclusive"},
@@ -599,7 +599,7 @@ func TestInvoiceActionsRefuseUnknownBodies(t *testing.T) {
 			}
 		}
 		res := env.Post("/v1/invoices", `{"customer":"`+cus+`","collection_method":"charge_automatically","items":[{"price":"`+price+`","Quantity":1}]}`)
-		if res.Want(t, 400).Message(t) != "items.0.property Quantity should not exist" {
+		if res.Want(t, 400).Message(t) != "items[0].property Quantity should not exist" {
 			t.Errorf("mis-cased item field: %s", res.Body)
 		}
 		if got := env.Get("/v1/invoices/" + id).Map(t); got["status"] != "draft" || got["number"] != nil || num(got["attempt_count"]) != 0 {
@@ -674,5 +674,51 @@ func TestZeroInvoiceIsPaidWhenFinalized(t *testing.T) {
 		}
 		// Paying it again is refused like any paid invoice.
 		env.Put("/v1/invoices/"+sent["id"].(string), nil).Want(t, 400)
+	})
+}
+
+// A line's tax rates are named by their index; an empty or null one is a
+// 400, not a lookup of rate "" (404); a line mixing rates, or a price and its
+// rates, is told exactly what disagrees.
+func TestInvoiceTaxElements(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := invFixture{t, env}
+		cus := f.customer("Taxed", "", "")
+		excl, incl := f.price("USD", 1000, "exclusive"), f.price("USD", 1000, "inclusive")
+		rExcl, rIncl := f.rate("Sales", "5", false), f.rate("VAT", "20", true)
+		line := func(price string, tax ...any) map[string]any {
+			return map[string]any{"price": price, "quantity": 1, "tax": tax}
+		}
+		before := rowCount(t, env, "invoices")
+		for _, c := range []struct {
+			items []any
+			want  string
+		}{
+			{[]any{line(excl, nil)}, "items[0].tax[0] must not be null"},
+			{[]any{line(excl, "")}, "items[0].tax[0] should not be empty"},
+			{[]any{line(excl, rExcl), line(excl, rExcl, " ")}, "items[1].tax[1] should not be empty"},
+			{[]any{line(excl, rExcl, 7)}, "items[0].tax[1] must be a string"},
+			{[]any{line(excl), line(excl, rExcl, rIncl)},
+				"items[1].tax mixes an exclusive tax rate (" + rExcl + ") with an inclusive one (" + rIncl + "): a line's tax rates must be all inclusive or all exclusive"},
+			{[]any{line(incl, rIncl, rExcl)},
+				"items[0].tax mixes an inclusive tax rate (" + rIncl + ") with an exclusive one (" + rExcl + "): a line's tax rates must be all inclusive or all exclusive"},
+			{[]any{line(incl, rExcl)},
+				"items[0]: price " + incl + " is tax inclusive but its tax rates are exclusive: a line's price and tax rates must agree on inclusive or exclusive tax"},
+			{[]any{line(excl, rIncl)},
+				"items[0]: price " + excl + " is tax exclusive but its tax rates are inclusive: a line's price and tax rates must agree on inclusive or exclusive tax"},
+		} {
+			body := map[string]any{"customer": cus, "collection_method": "charge_automatically", "items": c.items}
+			if msg := env.Post("/v1/invoices", body).Want(t, 400).Message(t); msg != c.want {
+				t.Errorf("%v: %q, want %q", c.items, msg, c.want)
+			}
+		}
+		if n := rowCount(t, env, "invoices"); n != before {
+			t.Fatalf("refused invoices were stored: %d → %d", before, n)
+		}
+		// No tax (absent, null or empty) is fine.
+		for _, tax := range []any{nil, []any{}} {
+			env.Post("/v1/invoices", map[string]any{"customer": cus, "collection_method": "charge_automatically",
+				"items": []any{map[string]any{"price": excl, "quantity": 1, "tax": tax}}}).Want(t, 201)
+		}
 	})
 }

@@ -71,7 +71,6 @@ func TestLiveAccountNeedsARealGateway(t *testing.T) {
 				type, billing_details, created) VALUES ('pm_legacy', $1, $2, 'sandbox', 'tok_visa', 'card', '{}', 1)`, liveID, cus); err != nil {
 				return err
 			}
-			tx.Touch("customers")
 			_, err := tx.ExecContext(ctx, `UPDATE customers SET default_payment_method = 'pm_legacy' WHERE id = $1`, cus)
 			return err
 		}); err != nil {

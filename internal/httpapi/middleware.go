@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -233,15 +234,40 @@ func fingerprint(r *http.Request, body []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// safePath hides card numbers a path may carry (the sandbox accepts test
-// card numbers where tokens go) before the path is logged or stored.
+// safePath hides the card numbers a path may carry (the sandbox accepts
+// test card numbers where tokens go) before the path is logged or stored.
+// Only a whole segment that can be a card number is hidden; ids and UUIDs
+// stay as they are, so logs and idempotency keys name the real object.
 func safePath(path string) string {
 	if !strings.ContainsAny(path, "0123456789") {
 		return path
 	}
 	segs := strings.Split(path, "/")
 	for i, seg := range segs {
-		segs[i] = gateway.RedactToken(seg)
+		segs[i] = gateway.RedactCardNumber(seg)
 	}
 	return strings.Join(segs, "/")
+}
+
+// safeQuery hides every query value that can be a card number, as safePath
+// does for path segments; the rest of the query is kept byte for byte.
+func safeQuery(rawQuery string) string {
+	if !strings.ContainsAny(rawQuery, "0123456789") {
+		return rawQuery
+	}
+	pairs := strings.Split(rawQuery, "&")
+	for i, pair := range pairs {
+		key, value, ok := strings.Cut(pair, "=")
+		if !ok {
+			continue
+		}
+		v, err := url.QueryUnescape(value)
+		if err != nil {
+			continue
+		}
+		if red := gateway.RedactCardNumber(v); red != v {
+			pairs[i] = key + "=" + red
+		}
+	}
+	return strings.Join(pairs, "&")
 }

@@ -69,7 +69,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			body.Error = http.StatusText(he.status)
 		}
 	} else {
-		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
+		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", safePath(r.URL.Path),
 			"request_id", requestID(r.Context()), "err", err)
 		body.StatusCode = http.StatusInternalServerError
 		body.Message = "Internal server error"

@@ -24,10 +24,11 @@ func (s *Server) paymentRoutes() {
 	s.handle("GET /balance", s.getBalance)
 }
 
-// redacting answers h's errors with the card numbers a path may hold
-// redacted, in the error body's path and message alike: the sandbox takes
-// test card numbers in place of tokens, and a number is never echoed. Runs
-// of eight or more digits keep their last four, as gateway.RedactToken has it.
+// redacting answers h's errors with the card numbers a path or query may
+// hold redacted, in the error body's path and message alike: the sandbox
+// takes test card numbers in place of tokens, and a number is never echoed.
+// What can be a card number is gateway.RedactCardNumber's rule: a whole
+// segment or value, never digits inside an id.
 func (s *Server) redacting(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, sc account.Scope) error {
 		err := h(w, r, sc)
@@ -38,23 +39,24 @@ func (s *Server) redacting(h handlerFunc) handlerFunc {
 		raw := make([]string, len(segs))
 		var pairs []string // segment, redacted
 		for i, seg := range segs {
-			if red := gateway.RedactToken(seg); red != seg {
+			if red := gateway.RedactCardNumber(seg); red != seg {
 				pairs = append(pairs, seg, red)
 				segs[i] = red
 			}
 			// '*' may stay as it is in a path.
 			raw[i] = strings.ReplaceAll(url.PathEscape(segs[i]), "%2A", "*")
 		}
-		if len(pairs) == 0 {
+		query := safeQuery(r.URL.RawQuery)
+		if len(pairs) == 0 && query == r.URL.RawQuery {
 			return err
 		}
-		if ae, ok := apperr.As(err); ok {
+		if ae, ok := apperr.As(err); ok && len(pairs) > 0 {
 			safe := *ae
 			safe.Message = strings.NewReplacer(pairs...).Replace(ae.Message)
 			err = &safe
 		}
 		safe := r.Clone(r.Context())
-		safe.URL.Path, safe.URL.RawPath = strings.Join(segs, "/"), strings.Join(raw, "/")
+		safe.URL.Path, safe.URL.RawPath, safe.URL.RawQuery = strings.Join(segs, "/"), strings.Join(raw, "/"), query
 		s.writeError(w, safe, err)
 		return nil
 	}

@@ -7,14 +7,18 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/catalog"
 	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/customer"
@@ -129,6 +133,9 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 	route := path
 	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sc, err := s.authenticate(r)
+		if err == nil {
+			err = checkURLText(r.URL)
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -140,7 +147,34 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 	s.mux.Handle(method+" /v1"+path, handler)
 }
 
+// checkURLText refuses a path or query value that is not valid UTF-8 or
+// holds U+0000: PostgreSQL refuses such text in a query (a 500), where
+// SQLite would look it up and find nothing.
+func checkURLText(u *url.URL) error {
+	if !validText(u.Path) {
+		return apperr.Invalidf("the path must be valid UTF-8 text without NUL characters")
+	}
+	for k, vs := range u.Query() {
+		for _, v := range vs {
+			if name := k; !validText(k) || !validText(v) {
+				if !validText(k) {
+					name = strconv.Quote(k)
+				}
+				return apperr.Invalidf("query parameter %s must be valid UTF-8 text without NUL characters", name)
+			}
+		}
+	}
+	return nil
+}
+
+func validText(s string) bool { return utf8.ValidString(s) && !strings.Contains(s, "\x00") }
+
 // authenticate resolves the cc-api-key header (the only credential, G-01).
+// Two keys (perhaps of two accounts) leave it unclear whose request it is:
+// refused rather than settled by taking the first.
 func (s *Server) authenticate(r *http.Request) (account.Scope, error) {
+	if len(r.Header.Values("cc-api-key")) > 1 {
+		return account.Scope{}, apperr.New(apperr.BadRequest, "", "cc-api-key header must be sent exactly once")
+	}
 	return s.Accounts.Authenticate(r.Context(), r.Header.Get("cc-api-key"))
 }

@@ -70,22 +70,26 @@ func (p *CreateParams) validate(now time.Time) error {
 	for i, it := range p.Items {
 		switch {
 		case it.Price == nil || *it.Price == "":
-			return apperr.Invalidf("items.%d.price should not be empty", i)
+			return apperr.Invalidf("items[%d].price should not be empty", i)
 		case !priceIDPattern.MatchString(*it.Price):
-			return apperr.Invalidf("items.%d.price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression", i)
+			return apperr.Invalidf("items[%d].price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression", i)
 		case it.Quantity == nil:
-			return apperr.Invalidf("items.%d.quantity should not be empty", i)
+			return apperr.Invalidf("items[%d].quantity should not be empty", i)
 		case *it.Quantity < 1:
-			return apperr.Invalidf("items.%d.quantity must not be less than 1", i)
+			return apperr.Invalidf("items[%d].quantity must not be less than 1", i)
 		case *it.Quantity > billing.MaxQuantity:
 			return apperr.Invalidf("items[%d].quantity must not be greater than %d", i, billing.MaxQuantity)
 		case len(it.Tax) > billing.MaxTaxRatesPerLine:
 			return apperr.Invalidf("items[%d].tax must contain no more than %d elements", i, billing.MaxTaxRatesPerLine)
 		}
 		seen := map[string]bool{}
-		for _, t := range it.Tax {
+		for j, t := range it.Tax {
+			// An empty id would otherwise be looked up, and not found (404).
+			if strings.TrimSpace(t) == "" {
+				return apperr.Invalidf("items[%d].tax[%d] should not be empty", i, j)
+			}
 			if seen[t] {
-				return apperr.Invalidf("items.%d.tax lists %s twice", i, t)
+				return apperr.Invalidf("items[%d].tax lists %s twice", i, t)
 			}
 			seen[t] = true
 		}
@@ -192,7 +196,7 @@ func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p C
 		if i == 0 {
 			inv.Currency = l.Currency
 		} else if l.Currency != inv.Currency {
-			return nil, apperr.Invalidf("items.%d.price is in %s but the invoice is in %s: all items must share one currency", i, l.Currency, inv.Currency)
+			return nil, apperr.Invalidf("items[%d].price is in %s but the invoice is in %s: all items must share one currency", i, l.Currency, inv.Currency)
 		}
 		lines = append(lines, l)
 	}
@@ -246,8 +250,7 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 		names[r.ID] = r.DisplayName
 	}
 	if err := billing.CheckBehavior(price.Inclusive(), rates); err != nil {
-		return builtLine{}, apperr.Invalidf("items.%d: price %s is tax %s but its tax rates are not: a line's price and tax rates must agree on inclusive or exclusive tax",
-			i, price.ID, price.TaxBehavior)
+		return builtLine{}, behaviorError(i, price, rates, err)
 	}
 	amount, err := billing.BoundedLineAmount(price.UnitAmount, *item.Quantity)
 	if err != nil {
@@ -255,7 +258,7 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 	}
 	calc, err := billing.ComputeLine(amount, rates)
 	if err != nil {
-		return builtLine{}, apperr.Invalidf("items.%d: %v", i, err)
+		return builtLine{}, apperr.Invalidf("items[%d]: %v", i, err)
 	}
 	priceID := price.ID
 	l := builtLine{calc: calc, inclusive: price.Inclusive(), Line: Line{
@@ -292,6 +295,21 @@ func lineCeilingError(i int, price *catalog.PriceInfo, quantity int64, err error
 	}
 	return apperr.Invalidf("items[%d].quantity must not be greater than %d with price %s: unit_amount %d × quantity %d = %d, and a line's amount must not be greater than %d (minor units)",
 		i, billing.MaxLineAmount/price.UnitAmount, price.ID, price.UnitAmount, quantity, ce.Value, billing.MaxLineAmount)
+}
+
+// behaviorError says what disagrees on line i: two of its tax rates (one
+// inclusive, one exclusive), or its price and its rates.
+func behaviorError(i int, price *catalog.PriceInfo, rates []billing.Rate, err error) error {
+	if errors.Is(err, billing.ErrMixedTaxBehavior) {
+		for j := 1; j < len(rates); j++ {
+			if rates[j].Inclusive != rates[0].Inclusive {
+				return apperr.Invalidf("items[%d].tax mixes an %s tax rate (%s) with an %s one (%s): a line's tax rates must be all inclusive or all exclusive",
+					i, behavior(rates[0].Inclusive), rates[0].ID, behavior(rates[j].Inclusive), rates[j].ID)
+			}
+		}
+	}
+	return apperr.Invalidf("items[%d]: price %s is tax %s but its tax rates are %s: a line's price and tax rates must agree on inclusive or exclusive tax",
+		i, price.ID, price.TaxBehavior, behavior(!price.Inclusive()))
 }
 
 func describe(p *catalog.PriceInfo) string {

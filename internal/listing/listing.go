@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/strictjson"
 )
 
 // Params are the page and page size of a list request.
@@ -99,16 +101,27 @@ func ParseSearch(raw string, allowText bool) (Search, error) {
 	if raw == "" {
 		return Search{}, nil
 	}
-	var fields map[string]any
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&fields); err != nil || dec.More() {
-		if allowText && !strings.HasPrefix(raw, "{") {
-			return Search{Text: raw}, nil
+	if json.Valid([]byte(raw)) {
+		// strictjson refuses duplicate keys and invalid text, which
+		// encoding/json would let through.
+		v, err := strictjson.Parse([]byte(raw), "search")
+		if err != nil {
+			return Search{}, err
 		}
-		return Search{}, apperr.Invalidf("search must be a JSON object")
+		switch v := v.(type) {
+		case map[string]any:
+			return Search{fields: v}, nil
+		case nil:
+			return Search{}, nil
+		}
 	}
-	return Search{fields: fields}, nil
+	if allowText && !strings.HasPrefix(raw, "{") {
+		if !utf8.ValidString(raw) {
+			return Search{}, apperr.Invalidf("search must be valid UTF-8 text")
+		}
+		return Search{Text: raw}, nil
+	}
+	return Search{}, apperr.Invalidf("search must be a JSON object")
 }
 
 // String returns a string-valued key (numbers are given as their text).

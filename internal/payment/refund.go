@@ -15,10 +15,11 @@ import (
 	"github.com/kassahq/kassa/internal/store"
 )
 
-// RefundParams is the body of POST /transactions/{id}/refund. Amount
-// defaults to what remains refundable.
+// RefundParams is the body of POST /transactions/{id}/refund. An absent
+// amount is what remains refundable; an amount is never null, so a null one
+// is refused rather than read as "everything".
 type RefundParams struct {
-	Amount *int64  `json:"amount"`
+	Amount *int64  `json:"amount" null:"never"`
 	Reason *string `json:"reason"`
 }
 

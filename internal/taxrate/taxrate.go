@@ -63,16 +63,18 @@ type CreateParams struct {
 	Country     *string         `json:"country"`
 	Percentage  json.RawMessage `json:"percentage"`
 	Inclusive   *bool           `json:"inclusive"`
-	Active      *bool           `json:"active"`
+	Active      *bool           `json:"active" null:"never"`
 }
 
 // UpdateParams is the body of PATCH /taxRates/{id}. Percentage, inclusive and
-// country are listed only so that sending them is refused with a reason.
+// country are listed only so that sending them is refused with a reason. A
+// null description clears it; a null display_name puts back the default,
+// the tax type's label; active cannot be null.
 type UpdateParams struct {
 	TaxType     *string         `json:"tax_type"`
-	DisplayName *string         `json:"display_name"`
+	DisplayName field.Clearable `json:"display_name"`
 	Description field.Clearable `json:"description"`
-	Active      *bool           `json:"active"`
+	Active      *bool           `json:"active" null:"never"`
 	Percentage  json.RawMessage `json:"percentage"`
 	Inclusive   json.RawMessage `json:"inclusive"`
 	Country     json.RawMessage `json:"country"`
@@ -326,7 +328,7 @@ func (p *UpdateParams) validate() error {
 	if err := checkTaxType(p.TaxType); err != nil {
 		return err
 	}
-	if err := checkDisplayName(*p.TaxType, p.DisplayName); err != nil {
+	if err := checkDisplayName(*p.TaxType, p.DisplayName.Value); err != nil {
 		return err
 	}
 	return field.CheckLen("description", p.Description.Value, 500)
@@ -348,11 +350,11 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, rateID string, p
 			return err
 		}
 		before := *r
-		switch {
-		case p.DisplayName != nil && strings.TrimSpace(*p.DisplayName) != "":
-			r.DisplayName = strings.TrimSpace(*p.DisplayName)
-		case r.DisplayName == r.TaxType:
-			// The name was the type's label by default: it follows the type.
+		switch name := p.DisplayName.Value; {
+		case name != nil && strings.TrimSpace(*name) != "":
+			r.DisplayName = strings.TrimSpace(*name)
+		case p.DisplayName.Set, r.DisplayName == r.TaxType:
+			// Cleared, or the type's label by default: it is the type's label.
 			r.DisplayName = *p.TaxType
 		}
 		r.TaxType = *p.TaxType

@@ -123,7 +123,8 @@ func TestAttachCreatesDerivedCustomer(t *testing.T) {
 func TestAttachRejects(t *testing.T) {
 	ctx := context.Background()
 	g := newGateway()
-	for _, token := range []string{"tok_nope", "pm_123", "4111111111111111", "4000000000000000"} {
+	// Numbers that can be card numbers (Luhn-valid) are never echoed.
+	for _, token := range []string{"tok_nope", "pm_123", "4111111111111111", "4000000000000036"} {
 		_, err := g.AttachPaymentMethod(ctx, gateway.AttachRequest{Token: token, CustomerRef: "cus_x"})
 		if !errors.Is(err, gateway.ErrInvalidToken) {
 			t.Errorf("attach %s: err %v, want ErrInvalidToken", token, err)
