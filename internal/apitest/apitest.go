@@ -39,6 +39,10 @@ type Engine struct {
 	url  func(t testing.TB) string
 }
 
+// URL returns the address of a fresh, empty database of the engine, dropped
+// when t ends: for tests that run Kassa's processes themselves.
+func (e Engine) URL(t testing.TB) string { return e.url(t) }
+
 // PostgresURL is the PostgreSQL server tests use, if any.
 func PostgresURL() string { return os.Getenv("KASSA_TEST_DATABASE_URL") }
 

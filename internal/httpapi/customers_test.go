@@ -269,6 +269,32 @@ func TestCustomerListPaginationAndSearch(t *testing.T) {
 	})
 }
 
+// Searches fold non-ASCII letters the same way on both engines (issue #9,
+// item 18): SQLite's own LOWER knows only ASCII.
+func TestCustomerSearchFoldsUnicode(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		env.Post("/v1/customers", map[string]any{"name": "ÖLÇÜx", "email": "ÉLODIE@example.com"}).Want(t, 201)
+		env.Post("/v1/customers", map[string]any{"name": "Other"}).Want(t, 201)
+		var p struct {
+			Data []map[string]any `json:"data"`
+			Meta struct {
+				ItemsTotal int `json:"itemsTotal"`
+			} `json:"meta"`
+		}
+		for _, q := range []string{`{"name":"ölçüx"}`, `{"name":"ÖLÇÜ"}`, `{"email":"élodie@"}`} {
+			env.Get("/v1/customers?search="+urlQuery(q)).Want(t, 200).JSON(t, &p)
+			if p.Meta.ItemsTotal != 1 || p.Data[0]["name"] != "ÖLÇÜx" {
+				t.Errorf("search %s: %+v", q, p)
+			}
+		}
+		var found []map[string]any
+		env.Get("/v1/customers/search?search="+urlQuery("çü")).Want(t, 200).JSON(t, &found)
+		if len(found) != 1 {
+			t.Errorf("quick search çü: %v", found)
+		}
+	})
+}
+
 func TestConcurrentCreatesLoseNothing(t *testing.T) {
 	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
 		const n = 50

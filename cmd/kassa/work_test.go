@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kassahq/kassa/internal/apitest"
+	"github.com/kassahq/kassa/internal/duework"
+	"github.com/kassahq/kassa/internal/store"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// kassaBinary builds the kassa binary once for the package's tests.
+func kassaBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kassa-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "kassa")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// worker is a `kassa serve --role worker` process.
+type worker struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startWorker(t *testing.T, url string) *worker {
+	t.Helper()
+	cmd := exec.Command(kassaBinary(t), "serve", "--role", "worker", "--addr", "127.0.0.1:0", "--access-log=false",
+		"--work-interval", "50ms", "--database-url", url)
+	cmd.Stdout = io.Discard
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &worker{cmd: cmd, done: make(chan error, 1)}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		signalled := false
+		for sc.Scan() {
+			if !signalled && strings.Contains(sc.Text(), "kassa listening") {
+				close(ready)
+				signalled = true
+			}
+		}
+		if !signalled {
+			close(ready)
+		}
+		w.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { w.kill() })
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not start")
+	}
+	return w
+}
+
+func (w *worker) kill() {
+	if w.cmd.ProcessState == nil {
+		_ = w.cmd.Process.Signal(syscall.SIGKILL)
+		<-w.done
+		w.done <- nil
+	}
+}
+
+func (w *worker) stop(t *testing.T) {
+	t.Helper()
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-w.done:
+		w.done <- err
+		if err != nil {
+			t.Fatalf("worker exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not stop after SIGTERM")
+	}
+}
+
+// probeDB prepares a database with one account and returns a handle on it.
+func probeDB(t *testing.T, url string) *store.DB {
+	t.Helper()
+	vars := map[string]string{"KASSA_DATABASE_URL": url}
+	if err := run(context.Background(), []string{"accounts", "create", "--name", "Probes"}, env(vars), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func scheduleProbes(t *testing.T, url string, n int) {
+	t.Helper()
+	vars := map[string]string{"KASSA_DATABASE_URL": url}
+	if err := run(context.Background(), []string{"work", "probe", "--count", fmt.Sprint(n)}, env(vars), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type probeCounts struct{ runs, subjects, pending int }
+
+func countProbes(t *testing.T, db *store.DB) probeCounts {
+	t.Helper()
+	ctx := context.Background()
+	var c probeCounts
+	if err := db.Read().QueryRowContext(ctx, `SELECT COUNT(*), COUNT(DISTINCT subject_id) FROM work_probes`).Scan(&c.runs, &c.subjects); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM due_work WHERE kind = $1`, duework.ProbeKind).Scan(&c.pending); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Two worker processes on one PostgreSQL drain 20,000 due items: each runs
+// exactly once, and both processes did part of the work.
+func TestTwoWorkerProcessesShareTheWork(t *testing.T) {
+	var pg *apitest.Engine
+	for _, e := range apitest.Engines() {
+		if e.Name == "postgres" {
+			pg = &e
+		}
+	}
+	if pg == nil {
+		if os.Getenv("KASSA_REQUIRE_POSTGRES") == "1" {
+			t.Fatal("KASSA_REQUIRE_POSTGRES=1 but KASSA_TEST_DATABASE_URL is not set")
+		}
+		t.Skip("needs PostgreSQL (KASSA_TEST_DATABASE_URL)")
+	}
+	url := pg.URL(t)
+	db := probeDB(t, url)
+	a, b := startWorker(t, url), startWorker(t, url)
+	const n = 20000
+	scheduleProbes(t, url, n)
+	waitFor(t, "the queue to drain", func() bool { return countProbes(t, db).pending == 0 })
+	if c := countProbes(t, db); c.runs != n || c.subjects != n {
+		t.Fatalf("%d runs of %d distinct probes, want %d exactly once each", c.runs, c.subjects, n)
+	}
+	rows, err := db.Read().QueryContext(context.Background(), `SELECT worker, COUNT(*) FROM work_probes GROUP BY worker`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares := map[string]int{}
+	for rows.Next() {
+		var w string
+		var k int
+		if err := rows.Scan(&w, &k); err != nil {
+			t.Fatal(err)
+		}
+		shares[w] = k
+	}
+	rows.Close()
+	if len(shares) != 2 {
+		t.Fatalf("work done by %v, want both processes", shares)
+	}
+	t.Logf("shares: %v", shares)
+	a.stop(t)
+	b.stop(t)
+}
+
+// A worker SIGKILLed in the middle of claimed work loses nothing and, once
+// restarted, runs nothing twice that had committed.
+func TestKilledWorkerRepeatsAndLosesNothing(t *testing.T) {
+	for _, e := range apitest.Engines() {
+		t.Run(e.Name, func(t *testing.T) {
+			url := e.URL(t)
+			db := probeDB(t, url)
+			const n = 20000
+			scheduleProbes(t, url, n)
+			for kill := 1; kill <= 3; kill++ {
+				w := startWorker(t, url)
+				before := countProbes(t, db).runs
+				waitFor(t, "some progress", func() bool {
+					c := countProbes(t, db)
+					return c.runs > before || c.pending == 0
+				})
+				if countProbes(t, db).pending == 0 {
+					t.Fatalf("kill %d: the worker finished before it could be killed mid-work", kill)
+				}
+				w.kill()
+				c := countProbes(t, db)
+				t.Logf("kill %d: %d run, %d pending", kill, c.runs, c.pending)
+				if c.runs != c.subjects || c.runs+c.pending != n {
+					t.Fatalf("after kill %d: %d runs of %d probes, %d pending; want every probe run once or pending", kill, c.runs, c.subjects, c.pending)
+				}
+			}
+			w := startWorker(t, url)
+			waitFor(t, "the queue to drain", func() bool { return countProbes(t, db).pending == 0 })
+			w.stop(t)
+			if c := countProbes(t, db); c.runs != n || c.subjects != n {
+				t.Fatalf("%d runs of %d distinct probes, want %d exactly once each", c.runs, c.subjects, n)
+			}
+		})
+	}
+}
