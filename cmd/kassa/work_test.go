@@ -245,3 +245,30 @@ func TestKilledWorkerRepeatsAndLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+// kassa work list shows what is scheduled; kassa work probe adds to it.
+func TestWorkListShowsScheduledWork(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "k.db")
+	db := probeDB(t, url)
+	vars := map[string]string{"KASSA_DATABASE_URL": url}
+	var out syncBuffer
+	if err := run(context.Background(), []string{"work", "list"}, env(vars), &out, io.Discard); err != nil || !strings.Contains(out.String(), "(nothing scheduled)") {
+		t.Fatalf("empty list: %v\n%s", err, out.String())
+	}
+	scheduleProbes(t, url, 3)
+	out = syncBuffer{}
+	if err := run(context.Background(), []string{"work", "list", "--limit", "2"}, env(vars), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), duework.ProbeKind); n != 2 {
+		t.Fatalf("list --limit 2 shows %d probes:\n%s", n, out.String())
+	}
+	if c := countProbes(t, db); c.pending != 3 || c.runs != 0 {
+		t.Fatalf("counts %+v", c)
+	}
+	for _, bad := range [][]string{{"work"}, {"work", "probe", "--count", "0"}, {"work", "nope"}} {
+		if err := run(context.Background(), bad, env(vars), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
