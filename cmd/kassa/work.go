@@ -17,7 +17,7 @@ import (
 // canary that checks the workers drain it.
 func work(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "probe") {
-		return fmt.Errorf("usage: kassa work list [--account ID] [--limit N] [--json] | kassa work probe [--count N] [--account ID]")
+		return fmt.Errorf("usage: kassa work list [--account ID] [--limit N] [--json] | kassa work probe [--count N] [--spread D] [--account ID]")
 	}
 	var cfg config
 	fs := newFlagSet("work "+args[0], &cfg, getenv, stderr, false)
@@ -25,6 +25,7 @@ func work(ctx context.Context, args []string, getenv func(string) string, stdout
 	limit := fs.Int("limit", 100, "list at most this many items")
 	asJSON := fs.Bool("json", false, "print JSON lines")
 	count := fs.Int("count", 1, "how many probes to schedule, due now")
+	spread := fs.Duration("spread", 0, "spread the probes' due times evenly over this long from now (probe)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -37,6 +38,9 @@ func work(ctx context.Context, args []string, getenv func(string) string, stdout
 		if *count < 1 || *count > 1_000_000 {
 			return fmt.Errorf("--count must be between 1 and 1000000")
 		}
+		if *spread < 0 || *spread > 24*time.Hour {
+			return fmt.Errorf("--spread must be between 0 and 24h")
+		}
 		acct, err := accountOrDefault(ctx, a, *accountID)
 		if err != nil {
 			return err
@@ -44,7 +48,8 @@ func work(ctx context.Context, args []string, getenv func(string) string, stdout
 		now := time.Now().UTC()
 		err = a.DB.InTx(ctx, func(tx *store.Tx) error {
 			for i := 0; i < *count; i++ {
-				if err := duework.Schedule(ctx, tx, acct, duework.ProbeKind, id.New("probe"), now); err != nil {
+				due := now.Add(*spread * time.Duration(i) / time.Duration(*count))
+				if err := duework.Schedule(ctx, tx, acct, duework.ProbeKind, id.New("probe"), due); err != nil {
 					return err
 				}
 			}
