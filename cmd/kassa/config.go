@@ -23,6 +23,7 @@ type config struct {
 	maxBodyBytes int64
 	workInterval time.Duration
 	role         string
+	allowPrivate bool
 	shutdown     time.Duration
 	smtpAddr     string
 	smtpFrom     string
@@ -58,6 +59,8 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 	str(&cfg.smtpFrom, envFlag{"smtp-from", "KASSA_SMTP_FROM", "sender address of emails"}, "billing@localhost")
 	str(&cfg.smtpUser, envFlag{"smtp-username", "KASSA_SMTP_USERNAME", "SMTP user name (PLAIN auth)"}, "")
 	cfg.smtpPassword = getenv("KASSA_SMTP_PASSWORD") // env only: keeps it out of the process list
+	fs.BoolVar(&cfg.allowPrivate, "webhook-allow-private", getenv("KASSA_WEBHOOK_ALLOW_PRIVATE") == "true",
+		"let live-mode webhook destinations be private, loopback or link-local addresses (env KASSA_WEBHOOK_ALLOW_PRIVATE)")
 	accessLog := getenv("KASSA_ACCESS_LOG") != "false"
 	fs.BoolVar(&cfg.accessLog, "access-log", accessLog, "log every request (env KASSA_ACCESS_LOG)")
 	maxBody := int64(1 << 20)

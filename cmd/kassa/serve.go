@@ -57,7 +57,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		mailer = mail.SMTP{Addr: cfg.smtpAddr, From: cfg.smtpFrom, Username: cfg.smtpUser, Password: cfg.smtpPassword}
 	}
 	a, err := app.Open(ctx, app.Config{DatabaseURL: cfg.databaseURL, Logger: logger,
-		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes, PublicURL: base, Mailer: mailer})
+		AccessLog: cfg.accessLog, MaxBodyBytes: cfg.maxBodyBytes, PublicURL: base, Mailer: mailer,
+		WebhookAllowPrivate: cfg.allowPrivate})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/customer"
 	"github.com/kassahq/kassa/internal/duework"
+	"github.com/kassahq/kassa/internal/event"
 	"github.com/kassahq/kassa/internal/httpapi"
 	"github.com/kassahq/kassa/internal/idempotency"
 	"github.com/kassahq/kassa/internal/invoice"
@@ -27,6 +28,7 @@ import (
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/taxrate"
 	"github.com/kassahq/kassa/internal/testclock"
+	"github.com/kassahq/kassa/internal/webhook"
 )
 
 // Config is what an App needs.
@@ -45,6 +47,9 @@ type Config struct {
 	// Mailer delivers email; nil means none is configured and queued
 	// messages are marked skipped.
 	Mailer mail.Sender
+	// WebhookAllowPrivate lets live-mode webhook destinations be private,
+	// loopback or link-local addresses (KASSA_WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool
 }
 
 // App is a wired Kassa instance.
@@ -61,6 +66,8 @@ type App struct {
 	Idempotency *idempotency.Store
 	Queue       *duework.Queue
 	TestClock   *testclock.Service
+	Webhooks    *webhook.Service
+	Events      *event.Service
 	Metrics     *prometheus.Registry
 	API         *httpapi.Server
 }
@@ -99,12 +106,15 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		publicURL = catalog.DefaultPublicURL
 	}
 	a.Invoices = invoice.NewService(db, a.Catalog, a.Payments, publicURL, cfg.Logger)
+	a.Webhooks = webhook.NewService(db, cfg.WebhookAllowPrivate)
+	a.Events = event.NewService(db)
 	a.registerWork(mail.NewOutbox(db, cfg.Mailer, cfg.Logger))
 	a.TestClock = testclock.New(db, a.Accounts, a.Queue, cfg.Clock)
 	a.API = httpapi.New(httpapi.Deps{
 		DB: db, Clock: cfg.Clock, Logger: cfg.Logger, AccessLog: cfg.AccessLog, MaxBodyBytes: cfg.MaxBodyBytes,
 		Metrics:  a.Metrics,
 		Accounts: a.Accounts, Customers: a.Customers, Idempotency: a.Idempotency, TestClock: a.TestClock,
+		Webhooks: a.Webhooks, Events: a.Events,
 		Catalog: a.Catalog, TaxRates: a.TaxRates,
 		Payments: a.Payments, Invoices: a.Invoices,
 	})
@@ -118,6 +128,16 @@ func (a *App) registerWork(outbox *mail.Outbox) {
 	a.Queue.Register(duework.Kind{Name: payment.KindReconcileRefund, Call: a.scoped(a.Payments.ReconcileRefund)})
 	a.Queue.Register(duework.Kind{Name: mail.KindDeliver, Call: func(ctx context.Context, it duework.Item) (time.Time, error) {
 		return outbox.Deliver(ctx, it.SubjectID, it.DueAt)
+	}})
+	a.Queue.Register(duework.Kind{Name: webhook.KindDeliver, CallRecord: func(ctx context.Context, it duework.Item) (func(context.Context, *store.Tx) (time.Time, error), error) {
+		sc, err := a.Accounts.ScopeAt(ctx, it.AccountID, it.DueAt)
+		if apperr.IsKind(err, apperr.NotFound) {
+			return func(context.Context, *store.Tx) (time.Time, error) { return time.Time{}, nil }, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return a.Webhooks.Deliver(ctx, sc, it.SubjectID)
 	}})
 }
 

@@ -73,11 +73,19 @@ type TxHandler func(ctx context.Context, tx *store.Tx, it Item) (next time.Time,
 // TxHandler's do.
 type CallHandler func(ctx context.Context, it Item) (next time.Time, err error)
 
-// Kind is a kind of work and its handler: exactly one of Tx and Call.
+// RecordingHandler does a Call kind's work outside any transaction and
+// returns how to record its outcome: record runs inside the transaction
+// that also finishes the item, so the outcome and the queue's bookkeeping
+// commit together. An error from either retries the item later.
+type RecordingHandler func(ctx context.Context, it Item) (record func(ctx context.Context, tx *store.Tx) (next time.Time, err error), err error)
+
+// Kind is a kind of work and its handler: exactly one of Tx, Call and
+// CallRecord.
 type Kind struct {
-	Name string
-	Tx   TxHandler
-	Call CallHandler
+	Name       string
+	Tx         TxHandler
+	Call       CallHandler
+	CallRecord RecordingHandler
 	// Lease is how long a runner holds a Call item before another may take
 	// it over; 0 means DefaultLease. It must exceed the call's own timeout.
 	Lease time.Duration
@@ -142,8 +150,14 @@ func (q *Queue) Worker() string { return q.worker }
 // Register adds a kind. Registering a name twice, or a kind with not
 // exactly one handler, is a programming error.
 func (q *Queue) Register(k Kind) {
-	if (k.Tx == nil) == (k.Call == nil) || k.Name == "" {
-		panic(fmt.Sprintf("duework: kind %q needs exactly one of Tx and Call", k.Name))
+	handlers := 0
+	for _, set := range []bool{k.Tx != nil, k.Call != nil, k.CallRecord != nil} {
+		if set {
+			handlers++
+		}
+	}
+	if handlers != 1 || k.Name == "" {
+		panic(fmt.Sprintf("duework: kind %q needs exactly one of Tx, Call and CallRecord", k.Name))
 	}
 	if k.Lease <= 0 {
 		k.Lease = DefaultLease
@@ -337,17 +351,43 @@ func (q *Queue) lease(ctx context.Context, tx *store.Tx, k Kind, it Item) (Item,
 // call runs a leased Call item and records its outcome.
 func (q *Queue) call(ctx context.Context, k Kind, it Item) error {
 	callCtx, cancel := context.WithTimeout(ctx, k.Lease)
-	next, herr := safely(func() (time.Time, error) { return k.Call(callCtx, it) })
+	var next time.Time
+	var record func(context.Context, *store.Tx) (time.Time, error)
+	var herr error
+	if k.CallRecord != nil {
+		_, herr = safely(func() (time.Time, error) {
+			var err error
+			record, err = k.CallRecord(callCtx, it)
+			return time.Time{}, err
+		})
+	} else {
+		next, herr = safely(func() (time.Time, error) { return k.Call(callCtx, it) })
+	}
 	cancel()
 	// The outcome is written even while shutting down.
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer wcancel()
-	err := q.db.InTx(wctx, func(tx *store.Tx) error {
-		if herr != nil {
-			return q.fail(wctx, tx, it, it.Attempts, herr)
+	var err error
+	if herr == nil && record != nil {
+		err = q.db.InTx(wctx, func(tx *store.Tx) error {
+			n, rerr := safely(func() (time.Time, error) { return record(wctx, tx) })
+			if rerr != nil {
+				return rerr
+			}
+			return finish(wctx, tx, it, n)
+		})
+		if err != nil {
+			herr, err = fmt.Errorf("record: %w", err), nil
 		}
-		return finish(wctx, tx, it, next)
-	})
+	}
+	if herr != nil || record == nil {
+		err = q.db.InTx(wctx, func(tx *store.Tx) error {
+			if herr != nil {
+				return q.fail(wctx, tx, it, it.Attempts, herr)
+			}
+			return finish(wctx, tx, it, next)
+		})
+	}
 	if herr != nil {
 		q.metrics.failed.WithLabelValues(it.Kind).Inc()
 		q.logger.Warn("due work failed", "kind", it.Kind, "subject", it.SubjectID, "account", it.AccountID, "err", herr)
@@ -458,9 +498,14 @@ func (q *Queue) startCall(ctx context.Context, c leased) {
 // Wait waits for the Call handlers started by RunDue.
 func (q *Queue) Wait() { q.calls.Wait() }
 
+// busyPoll is how soon the loop looks again after a pass that found work:
+// while work keeps coming, it starts within this of falling due.
+const busyPoll = 50 * time.Millisecond
+
 // Run runs the claim loop until ctx ends: a full batch is followed at once
-// by the next, otherwise the loop looks again after interval. On return,
-// every item it claimed has finished or been released.
+// by the next, a pass that found some work by another after busyPoll, and
+// an idle loop looks again after interval. On return, every item it
+// claimed has finished or been released.
 func (q *Queue) Run(ctx context.Context, interval time.Duration) {
 	defer q.Wait()
 	failures := 0
@@ -475,6 +520,9 @@ func (q *Queue) Run(ctx context.Context, interval time.Duration) {
 		case n >= q.batch:
 			failures = 0
 			continue
+		case n > 0:
+			failures = 0
+			wait = min(interval, busyPoll)
 		default:
 			failures = 0
 		}

@@ -11,6 +11,7 @@ func (s *Server) routes() {
 	s.paymentRoutes()
 	s.catalogRoutes()
 	s.invoiceRoutes()
+	s.webhookRoutes()
 	s.handle("POST /customers", s.createCustomer)
 	s.handle("GET /customers", s.listCustomers)
 	s.handle("GET /customers/search", s.searchCustomers)

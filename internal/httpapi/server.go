@@ -22,6 +22,7 @@ import (
 	"github.com/kassahq/kassa/internal/catalog"
 	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/customer"
+	"github.com/kassahq/kassa/internal/event"
 	"github.com/kassahq/kassa/internal/idempotency"
 	"github.com/kassahq/kassa/internal/invoice"
 	"github.com/kassahq/kassa/internal/openapi"
@@ -29,6 +30,7 @@ import (
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/taxrate"
 	"github.com/kassahq/kassa/internal/testclock"
+	"github.com/kassahq/kassa/internal/webhook"
 )
 
 // DefaultMaxBodyBytes bounds request bodies.
@@ -47,6 +49,8 @@ type Deps struct {
 	Invoices    *invoice.Service
 	Idempotency *idempotency.Store
 	TestClock   *testclock.Service
+	Webhooks    *webhook.Service
+	Events      *event.Service
 	// Metrics is the registry /metrics serves, with the metrics of the
 	// rest of the process; nil means a registry of the API's own.
 	Metrics      *prometheus.Registry

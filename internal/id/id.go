@@ -29,6 +29,9 @@ const (
 	Event         = "evt"
 	Attempt       = "pa"
 	LineItem      = "il"
+	Destination   = "we"
+	Delivery      = "whl"
+	WebhookSecret = "whsec"
 )
 
 // New returns prefix + "_" + 24 random base62 characters.
