@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/apitest"
 	"github.com/kassahq/kassa/internal/event"
+	pkgwebhook "github.com/kassahq/kassa/pkg/webhook"
 )
 
 // receiver is a webhook endpoint on 127.0.0.1 that records what it gets and
@@ -168,6 +168,10 @@ func TestEveryEventIsDeliveredSigned(t *testing.T) {
 			byID[r.id] = r
 			if !verify(t, r.body, r.header, secret) {
 				t.Errorf("event %s: signature %q does not verify", r.event, r.header)
+			}
+			// The package merchants import agrees.
+			if err := pkgwebhook.Verify(r.body, r.header, secret, pkgwebhook.DefaultTolerance); err != nil {
+				t.Errorf("event %s: pkg/webhook.Verify: %v", r.event, err)
 			}
 		}
 		types := map[string]int{}
@@ -513,6 +517,5 @@ func TestWebhookSecretRoll(t *testing.T) {
 		if k := env.Get("/v1/account/keys").Want(t, 200).Map(t); k["previous_webhook_secret"] != nil {
 			t.Errorf("previous secret still shown: %v", k)
 		}
-		sort.Strings(nil)
 	})
 }
