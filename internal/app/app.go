@@ -26,6 +26,7 @@ import (
 	"github.com/kassahq/kassa/internal/mail"
 	"github.com/kassahq/kassa/internal/payment"
 	"github.com/kassahq/kassa/internal/store"
+	"github.com/kassahq/kassa/internal/subscription"
 	"github.com/kassahq/kassa/internal/taxrate"
 	"github.com/kassahq/kassa/internal/testclock"
 	"github.com/kassahq/kassa/internal/webhook"
@@ -54,22 +55,23 @@ type Config struct {
 
 // App is a wired Kassa instance.
 type App struct {
-	DB          *store.DB
-	Clock       clock.Clock
-	Logger      *slog.Logger
-	Accounts    *account.Service
-	Customers   *customer.Service
-	Payments    *payment.Service
-	Catalog     *catalog.Service
-	TaxRates    *taxrate.Service
-	Invoices    *invoice.Service
-	Idempotency *idempotency.Store
-	Queue       *duework.Queue
-	TestClock   *testclock.Service
-	Webhooks    *webhook.Service
-	Events      *event.Service
-	Metrics     *prometheus.Registry
-	API         *httpapi.Server
+	DB            *store.DB
+	Clock         clock.Clock
+	Logger        *slog.Logger
+	Accounts      *account.Service
+	Customers     *customer.Service
+	Payments      *payment.Service
+	Catalog       *catalog.Service
+	TaxRates      *taxrate.Service
+	Invoices      *invoice.Service
+	Idempotency   *idempotency.Store
+	Queue         *duework.Queue
+	TestClock     *testclock.Service
+	Webhooks      *webhook.Service
+	Events        *event.Service
+	Subscriptions *subscription.Service
+	Metrics       *prometheus.Registry
+	API           *httpapi.Server
 }
 
 // Open connects to the database, migrates it and builds the services.
@@ -108,13 +110,16 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.Invoices = invoice.NewService(db, a.Catalog, a.Payments, publicURL, cfg.Logger)
 	a.Webhooks = webhook.NewService(db, cfg.WebhookAllowPrivate)
 	a.Events = event.NewService(db)
+	a.Subscriptions = subscription.NewService(db, a.Catalog, a.TaxRates, a.Invoices)
+	a.Customers.AddDeletionGuard(subscription.DeletionGuard)
+	a.Catalog.AddPriceUsage(subscription.PriceUsage)
 	a.registerWork(mail.NewOutbox(db, cfg.Mailer, cfg.Logger))
 	a.TestClock = testclock.New(db, a.Accounts, a.Queue, cfg.Clock)
 	a.API = httpapi.New(httpapi.Deps{
 		DB: db, Clock: cfg.Clock, Logger: cfg.Logger, AccessLog: cfg.AccessLog, MaxBodyBytes: cfg.MaxBodyBytes,
 		Metrics:  a.Metrics,
 		Accounts: a.Accounts, Customers: a.Customers, Idempotency: a.Idempotency, TestClock: a.TestClock,
-		Webhooks: a.Webhooks, Events: a.Events,
+		Webhooks: a.Webhooks, Events: a.Events, Subscriptions: a.Subscriptions,
 		Catalog: a.Catalog, TaxRates: a.TaxRates,
 		Payments: a.Payments, Invoices: a.Invoices,
 	})
@@ -129,6 +134,18 @@ func (a *App) registerWork(outbox *mail.Outbox) {
 	a.Queue.Register(duework.Kind{Name: mail.KindDeliver, Call: func(ctx context.Context, it duework.Item) (time.Time, error) {
 		return outbox.Deliver(ctx, it.SubjectID, it.DueAt)
 	}})
+	a.Queue.Register(duework.Kind{Name: subscription.KindCycle, Tx: func(ctx context.Context, tx *store.Tx, it duework.Item) (time.Time, error) {
+		sc, err := a.Accounts.ScopeAt(ctx, it.AccountID, it.DueAt)
+		if apperr.IsKind(err, apperr.NotFound) {
+			return time.Time{}, nil
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+		// Cycle schedules the subscription's next boundary itself.
+		return time.Time{}, a.Subscriptions.Cycle(ctx, tx, sc, it.SubjectID)
+	}})
+	a.Queue.Register(duework.Kind{Name: subscription.KindCharge, Call: a.scoped(a.Subscriptions.Charge)})
 	a.Queue.Register(duework.Kind{Name: webhook.KindDeliver, CallRecord: func(ctx context.Context, it duework.Item) (func(context.Context, *store.Tx) (time.Time, error), error) {
 		sc, err := a.Accounts.ScopeAt(ctx, it.AccountID, it.DueAt)
 		if apperr.IsKind(err, apperr.NotFound) {

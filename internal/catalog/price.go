@@ -264,6 +264,12 @@ func (s *Service) GetPrice(ctx context.Context, sc account.Scope, priceID string
 	return s.getPrice(ctx, s.db.Read(), sc, priceID, "")
 }
 
+// GetPriceIn returns a price as the API shows it, read through q (a
+// transaction that must see its own writes), without locking it.
+func (s *Service) GetPriceIn(ctx context.Context, q store.Querier, sc account.Scope, priceID string) (*Price, error) {
+	return s.getPrice(ctx, q, sc, priceID, "")
+}
+
 // CreatePrice adds a price to a product and records price.created. A product
 // without a default price gets this one (and product.updated is recorded).
 func (s *Service) CreatePrice(ctx context.Context, sc account.Scope, productID string, params PriceParams) (*Price, error) {

@@ -12,6 +12,7 @@ func (s *Server) routes() {
 	s.catalogRoutes()
 	s.invoiceRoutes()
 	s.webhookRoutes()
+	s.subscriptionRoutes()
 	s.handle("POST /customers", s.createCustomer)
 	s.handle("GET /customers", s.listCustomers)
 	s.handle("GET /customers/search", s.searchCustomers)

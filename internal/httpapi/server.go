@@ -28,6 +28,7 @@ import (
 	"github.com/kassahq/kassa/internal/openapi"
 	"github.com/kassahq/kassa/internal/payment"
 	"github.com/kassahq/kassa/internal/store"
+	"github.com/kassahq/kassa/internal/subscription"
 	"github.com/kassahq/kassa/internal/taxrate"
 	"github.com/kassahq/kassa/internal/testclock"
 	"github.com/kassahq/kassa/internal/webhook"
@@ -38,19 +39,20 @@ const DefaultMaxBodyBytes = 1 << 20
 
 // Deps are the services the API calls.
 type Deps struct {
-	DB          *store.DB
-	Clock       clock.Clock // real time: error timestamps, idempotency retention
-	Logger      *slog.Logger
-	Accounts    *account.Service
-	Customers   *customer.Service
-	Payments    *payment.Service
-	Catalog     *catalog.Service
-	TaxRates    *taxrate.Service
-	Invoices    *invoice.Service
-	Idempotency *idempotency.Store
-	TestClock   *testclock.Service
-	Webhooks    *webhook.Service
-	Events      *event.Service
+	DB            *store.DB
+	Clock         clock.Clock // real time: error timestamps, idempotency retention
+	Logger        *slog.Logger
+	Accounts      *account.Service
+	Customers     *customer.Service
+	Payments      *payment.Service
+	Catalog       *catalog.Service
+	TaxRates      *taxrate.Service
+	Invoices      *invoice.Service
+	Idempotency   *idempotency.Store
+	TestClock     *testclock.Service
+	Webhooks      *webhook.Service
+	Events        *event.Service
+	Subscriptions *subscription.Service
 	// Metrics is the registry /metrics serves, with the metrics of the
 	// rest of the process; nil means a registry of the API's own.
 	Metrics      *prometheus.Registry

@@ -200,6 +200,15 @@ func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p C
 		}
 		lines = append(lines, l)
 	}
+	if err := s.complete(ctx, tx, sc, inv, lines, now); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+// complete totals a new invoice's lines, which must add up within the
+// ceilings, and stores it.
+func (s *Service) complete(ctx context.Context, tx *store.Tx, sc account.Scope, inv *Invoice, lines []builtLine, now time.Time) error {
 	calcs := make([]billing.Line, len(lines))
 	for i, l := range lines {
 		calcs[i] = l.calc
@@ -207,7 +216,7 @@ func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p C
 	}
 	totals := billing.Sum(calcs)
 	if err := totals.CheckTotal(); err != nil {
-		return nil, apperr.Invalidf("items add up to an invoice total of %d, taxes included: an invoice's total must not be greater than %d (minor units)",
+		return apperr.Invalidf("items add up to an invoice total of %d, taxes included: an invoice's total must not be greater than %d (minor units)",
 			totals.Total, billing.MaxInvoiceTotal)
 	}
 	inv.Subtotal, inv.SubtotalExcludingTax, inv.Tax = totals.Subtotal, totals.SubtotalExcludingTax, totals.Tax
@@ -219,12 +228,11 @@ func (s *Service) build(ctx context.Context, tx *store.Tx, sc account.Scope, p C
 			start, end = min(start, l.Period.Start), max(end, l.Period.End)
 		}
 	}
-	inv.PeriodStart, inv.PeriodEnd = &start, &end
-	inv.derive(s.publicURL)
-	if err := insertInvoice(ctx, tx, sc, inv, lines); err != nil {
-		return nil, err
+	if inv.PeriodStart == nil {
+		inv.PeriodStart, inv.PeriodEnd = &start, &end
 	}
-	return inv, nil
+	inv.derive(s.publicURL)
+	return insertInvoice(ctx, tx, sc, inv, lines)
 }
 
 // buildLine prices one item: its amount, period and taxes.

@@ -302,6 +302,11 @@ func get(ctx context.Context, q store.Querier, sc account.Scope, rateID, lock st
 		func() error { return notFound(rateID) }, "tax rate "+rateID)
 }
 
+// GetIn returns a tax rate read through q (a transaction), without locking it.
+func (s *Service) GetIn(ctx context.Context, q store.Querier, sc account.Scope, rateID string) (*TaxRate, error) {
+	return get(ctx, q, sc, rateID, "")
+}
+
 // Get returns a tax rate of the account.
 func (s *Service) Get(ctx context.Context, sc account.Scope, rateID string) (*TaxRate, error) {
 	return get(ctx, s.db.Read(), sc, rateID, "")
