@@ -22,12 +22,17 @@ var migrationFiles embed.FS
 // Migrate applies every embedded migration not applied yet, each in its own
 // transaction. Safe to run from several processes at once.
 func (db *DB) Migrate(ctx context.Context) error {
-	if _, err := db.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kassa_migrations (
-		version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		// Two processes may race to create the table on PostgreSQL.
-		if !IsUniqueViolation(err) {
-			return fmt.Errorf("create migrations table: %w", err)
+	// Under the migration lock: two PostgreSQL sessions racing through
+	// CREATE TABLE IF NOT EXISTS can both try to create it.
+	if err := db.InTx(ctx, func(tx *Tx) error {
+		if err := db.Dialect.lockMigrations(ctx, tx.Tx); err != nil {
+			return err
 		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kassa_migrations (
+			version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`)
+		return err
+	}); err != nil {
+		return fmt.Errorf("create migrations table: %w", err)
 	}
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {

@@ -91,7 +91,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 	}
-	pragmas := "_pragma=journal_mode(WAL)&_pragma=busy_timeout(15000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	// busy_timeout first: the pragmas run in order, and those after it
+	// must wait for another process's lock rather than fail at once.
+	pragmas := "_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
 	writer, err := sqlitedriver.Open("file:"+path+"?"+pragmas+"&_txlock=immediate", sqliteConn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -102,7 +104,17 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	writer.SetMaxOpenConns(1)
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
-	if err := writer.PingContext(ctx); err != nil {
+	// Switching a new file to WAL can fail with SQLITE_BUSY at once,
+	// without waiting (SQLite's deadlock avoidance), while another process
+	// opens it too: try again.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		err = writer.PingContext(ctx)
+		if err == nil || !errors.Is(err, sqlite3.BUSY) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -275,15 +287,10 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	tx := &Tx{Tx: sqlTx, Dialect: db.Dialect}
-	defer func() {
-		if p := recover(); p != nil {
-			_ = sqlTx.Rollback()
-			panic(p)
-		}
-		if err != nil {
-			_ = sqlTx.Rollback()
-		}
-	}()
+	// Whether fn failed, panicked or ended its goroutine (t.FailNow), the
+	// transaction (on SQLite the one writer) is never left held; after a
+	// commit this does nothing.
+	defer func() { _ = sqlTx.Rollback() }()
 	if err = fn(tx); err != nil {
 		return err
 	}
