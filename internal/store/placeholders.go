@@ -50,16 +50,37 @@ func rewriteParams(query string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(query))
-	var quote byte
 	for i := 0; i < len(query); i++ {
 		c := query[i]
 		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
 		case c == '\'' || c == '"':
-			quote = c
+			// A literal or quoted name, copied whole ('' and "" escape themselves).
+			end := strings.IndexByte(query[i+1:], c)
+			if end < 0 {
+				b.WriteString(query[i:])
+				return b.String()
+			}
+			b.WriteString(query[i : i+end+2])
+			i += end + 1
+			continue
+		case c == '-' && i+1 < len(query) && query[i+1] == '-':
+			end := strings.IndexByte(query[i:], '\n')
+			if end < 0 {
+				b.WriteString(query[i:])
+				return b.String()
+			}
+			b.WriteString(query[i : i+end])
+			i += end - 1
+			continue
+		case c == '/' && i+1 < len(query) && query[i+1] == '*':
+			end := strings.Index(query[i+2:], "*/")
+			if end < 0 {
+				b.WriteString(query[i:])
+				return b.String()
+			}
+			b.WriteString(query[i : i+end+4])
+			i += end + 3
+			continue
 		case c == '$' && i+1 < len(query) && query[i+1] >= '0' && query[i+1] <= '9':
 			c = '?'
 		}
