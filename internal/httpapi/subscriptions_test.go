@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/kassahq/kassa/internal/apitest"
+	"github.com/kassahq/kassa/internal/billing"
 )
 
 type subFixture struct {
@@ -29,11 +31,16 @@ func (f subFixture) price(amount int64, interval string, count int) string {
 
 func (f subFixture) now() int64 { return f.env.ScopeOf(f.env.AccountID).Now().Unix() }
 
+// moveTo advances the test clock to t and runs the work due by then. A
+// clock that already reads t or later (it ticks with the wall clock) only
+// runs the work due.
 func (f subFixture) moveTo(t time.Time) {
 	f.t.Helper()
 	if now := f.now(); t.Unix() > now {
 		f.env.Post("/v1/test-clock/advance", map[string]any{"to": t.Unix()}).Want(f.t, 200)
+		return
 	}
+	f.env.RunDue(f.env.AccountID)
 }
 
 func (f subFixture) create(body map[string]any) map[string]any {
@@ -109,4 +116,119 @@ func TestMonthlySubscriptionRenewsForAYear(t *testing.T) {
 			t.Fatalf("after a year: %v", got)
 		}
 	})
+}
+
+// subItem is one item of a subscription request body.
+func subItem(price string, qty int64, tax ...string) map[string]any {
+	m := map[string]any{"price": price, "quantity": qty}
+	if len(tax) > 0 {
+		m["tax"] = tax
+	}
+	return m
+}
+
+// body is a POST /subscriptions body for cus starting now.
+func (f subFixture) body(cus string, trialDays int64, items ...map[string]any) map[string]any {
+	list := make([]any, len(items))
+	for i, it := range items {
+		list[i] = it
+	}
+	return map[string]any{"customer": cus, "items": list, "trial_days": trialDays, "start_date": f.now()}
+}
+
+func (f subFixture) get(id string) map[string]any {
+	f.t.Helper()
+	return f.env.Get("/v1/subscriptions/"+id).Want(f.t, 200).Map(f.t)
+}
+
+// patch replaces sub's items (trial_days kept as given) with a proration
+// behaviour ("" for the default).
+func (f subFixture) patch(sub map[string]any, trialDays int64, behavior string, items ...map[string]any) *apitest.Response {
+	f.t.Helper()
+	list := make([]any, len(items))
+	for i, it := range items {
+		list[i] = it
+	}
+	body := map[string]any{"customer": sub["customer"], "items": list, "trial_days": trialDays}
+	if behavior != "" {
+		body["proration_behavior"] = behavior
+	}
+	return f.env.Patch("/v1/subscriptions/"+sub["id"].(string), body)
+}
+
+// upcoming is the subscription's upcoming invoice.
+func (f subFixture) upcoming(id string) map[string]any {
+	f.t.Helper()
+	return f.env.Get("/v1/subscriptions/"+id+"/upcoming-invoice").Want(f.t, 200).Map(f.t)
+}
+
+// tsOf reads a Unix time field (0 when null).
+func tsOf(m map[string]any, key string) int64 { return num(m[key]) }
+
+// periodEnd is the end of the period [start, …) of a subscription anchored
+// at start.
+func periodEnd(start int64, unit string, count int64) int64 {
+	return billing.PeriodStart(time.Unix(start, 0).UTC(), billing.Interval{Unit: unit, Count: count}, 1).Unix()
+}
+
+// subWrites counts what a refused subscription request must not write.
+func (f subFixture) subWrites() [6]int {
+	f.t.Helper()
+	return [6]int{rowCount(f.t, f.env, "subscriptions"), rowCount(f.t, f.env, "subscription_items"),
+		rowCount(f.t, f.env, "subscription_prorations"), rowCount(f.t, f.env, "invoices"),
+		countEvents(f.t, f.env, f.env.AccountID, ""), rowCount(f.t, f.env, "payment_attempts")}
+}
+
+// subEvent is an event about a subscription or one of its invoices.
+type subEvent struct {
+	Type string
+	Data map[string]any
+}
+
+// eventsOf returns, oldest first, the account's events whose object is the
+// subscription or one of its invoices.
+func (f subFixture) eventsOf(subID string) []subEvent {
+	f.t.Helper()
+	var out []subEvent
+	for _, e := range catEvents(f.t, f.env, f.env.AccountID) {
+		var env struct {
+			Data map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(e.Payload, &env); err != nil {
+			f.t.Fatal(err)
+		}
+		if env.Data["id"] == subID || env.Data["subscription"] == subID {
+			out = append(out, subEvent{e.Type, env.Data})
+		}
+	}
+	return out
+}
+
+func eventTypes(evs []subEvent) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Type
+	}
+	return out
+}
+
+// lineSum checks that an invoice's totals are the sums of its lines and
+// returns the total.
+func lineSum(t *testing.T, inv map[string]any) int64 {
+	t.Helper()
+	var amount, tax, total int64
+	for _, l := range inv["lines"].([]any) {
+		line := l.(map[string]any)
+		amount += num(line["amount"])
+		tax += num(line["tax"])
+		total += num(line["amount"])
+		if line["tax_behavior"] == "exclusive" {
+			total += num(line["tax"])
+		}
+	}
+	if num(inv["subtotal"]) != amount || num(inv["tax"]) != tax || num(inv["total"]) != total || num(inv["amount_due"]) != total {
+		t.Errorf("invoice %v: subtotal %v tax %v total %v amount_due %v; its lines add up to %d, tax %d, total %d",
+			inv["id"], inv["subtotal"], inv["tax"], inv["total"], inv["amount_due"], amount, tax, total)
+	}
+	return total
 }

@@ -53,6 +53,7 @@ func (p *UpdateParams) validate() error {
 // change locks a subscription that can still change and runs fn on it.
 func (s *Service) change(ctx context.Context, sc account.Scope, subID string, fn func(tx *store.Tx, sub *Subscription) (*string, error)) (*Subscription, error) {
 	var charge *string
+	var out *Subscription
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := getTx(ctx, tx, sc, subID)
 		if err != nil {
@@ -61,14 +62,17 @@ func (s *Service) change(ctx context.Context, sc account.Scope, subID string, fn
 		if sub.state == StatusCancelled || sub.state == StatusExpired {
 			return apperr.BadRequestf("SUBSCRIPTION_ENDED", "Subscription %s is %s and cannot be changed", sub.ID, sub.state)
 		}
-		charge, err = fn(tx, sub)
+		if charge, err = fn(tx, sub); err != nil {
+			return err
+		}
+		out, err = s.read(ctx, tx, sc, subID)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.chargeNow(ctx, sc, charge)
-	return s.Get(ctx, sc, subID)
+	return out, nil
 }
 
 // Update replaces a subscription's items, trial and end date. New items
@@ -165,12 +169,24 @@ func (s *Service) changeTrial(sub *Subscription, days int64, now time.Time) erro
 		return apperr.Invalidf("trial_days can change only before the trial ends (the subscription is %s; its trial_days is %d)", sub.state, current)
 	}
 	start := sub.StartDate
+	// Before the first invoice the anchor is where billing starts: the
+	// trial's end (or the start) unless start_billing_date is later, and
+	// then the anchor is that date, which a new trial must not undo. (A
+	// start_billing_date before the trial's end is not stored.)
+	billingStart := start
+	if sub.TrialEnd != nil {
+		billingStart = *sub.TrialEnd
+	}
+	var billingDate int64
+	if sub.periodIndex == nil && sub.BillingCycleAnchor > billingStart {
+		billingDate = sub.BillingCycleAnchor
+	}
 	if days == 0 {
 		sub.TrialStart, sub.TrialEnd = nil, nil
 		if sub.state == StatusTrial {
 			sub.state = StatusActive
 		}
-		sub.BillingCycleAnchor = max(now.Unix(), start)
+		sub.BillingCycleAnchor = max(now.Unix(), start, billingDate)
 		return nil
 	}
 	end := time.Unix(start, 0).UTC().AddDate(0, 0, int(days)).Unix()
@@ -183,7 +199,7 @@ func (s *Service) changeTrial(sub *Subscription, days int64, now time.Time) erro
 	}
 	sub.BillingCycleAnchor = max(sub.BillingCycleAnchor, end)
 	if sub.periodIndex == nil {
-		sub.BillingCycleAnchor = end
+		sub.BillingCycleAnchor = max(end, billingDate)
 	}
 	return nil
 }
@@ -353,6 +369,12 @@ func (s *Service) Upcoming(ctx context.Context, sc account.Scope, subID string) 
 			return err
 		}
 		next := sub.nextBilling()
+		if next == nil && sub.state == StatusScheduled && !sub.paused {
+			// Not started yet: its first invoice is for the period at the
+			// anchor (nextBilling leaves the start to the start boundary).
+			first := billing.PeriodStart(time.Unix(sub.BillingCycleAnchor, 0).UTC(), sub.interval, 0)
+			next = &first
+		}
 		if next == nil || sub.ended() || (sub.EndDate != nil && next.Unix() >= *sub.EndDate) {
 			return apperr.BadRequestf("NO_UPCOMING_INVOICE", "Subscription %s has no upcoming invoice", sub.ID)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/invoice"
 	"github.com/kassahq/kassa/internal/store"
+	"github.com/kassahq/kassa/internal/taxrate"
 )
 
 // chargeGrace is how long after a renewal its charge item waits: the
@@ -30,7 +31,7 @@ func (s *Service) Create(ctx context.Context, sc account.Scope, p CreateParams) 
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	var sub *Subscription
+	var sub, out *Subscription
 	var charge *string
 	err := s.db.InTx(ctx, func(tx *store.Tx) error {
 		charge = nil
@@ -83,14 +84,17 @@ func (s *Service) Create(ctx context.Context, sc account.Scope, p CreateParams) 
 		if err := s.recordEvent(ctx, tx, sc, sub, "subscription.created", "", ""); err != nil {
 			return err
 		}
-		charge, err = s.cycleTx(ctx, tx, sc, sub)
+		if charge, err = s.cycleTx(ctx, tx, sc, sub); err != nil {
+			return err
+		}
+		out, err = s.read(ctx, tx, sc, sub.ID)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.chargeNow(ctx, sc, charge)
-	return s.Get(ctx, sc, sub.ID)
+	return out, nil
 }
 
 // chargeNow charges a just-created invoice within the request; what fails
@@ -111,7 +115,7 @@ func (s *Service) recordEvent(ctx context.Context, tx *store.Tx, sc account.Scop
 		if it.Price, err = s.catalog.GetPriceIn(ctx, tx, sc, it.priceID); err != nil {
 			return err
 		}
-		it.TaxRates = nil
+		it.TaxRates = make([]*taxrate.TaxRate, 0, len(it.tax))
 		for _, t := range it.tax {
 			r, err := s.taxes.GetIn(ctx, tx, sc, t)
 			if err != nil {

@@ -275,7 +275,12 @@ func resolveItems(ctx context.Context, tx *store.Tx, sc account.Scope, items []I
 				return nil, iv, "", err
 			}
 			if err := r.CheckUsable(); err != nil {
-				return nil, iv, "", fmt.Errorf("items[%d].tax[%d]: %w", i, j, err)
+				// The message is what the client reads: it names the item
+				// there (wrapping would leave the apperr's message alone).
+				if e, ok := apperr.As(err); ok {
+					return nil, iv, "", apperr.New(e.Kind, e.Code, fmt.Sprintf("items[%d].tax[%d]: %s", i, j, e.Message))
+				}
+				return nil, iv, "", err
 			}
 			rates = append(rates, r.Rate)
 		}
@@ -384,20 +389,26 @@ func loadItems(ctx context.Context, q store.Querier, subID string) ([]*Item, err
 }
 
 // expand embeds the full price and tax rates in each item, as the API
-// shows them.
-func (s *Service) expand(ctx context.Context, sc account.Scope, subs ...*Subscription) error {
+// shows them, read through q.
+func (s *Service) expand(ctx context.Context, q store.Querier, sc account.Scope, subs ...*Subscription) error {
 	for _, sub := range subs {
-		items, err := loadItems(ctx, s.db.Read(), sub.ID)
+		items, err := loadItems(ctx, q, sub.ID)
 		if err != nil {
 			return err
 		}
 		for _, it := range items {
-			if it.Price, err = s.catalog.GetPrice(ctx, sc, it.priceID); err != nil {
-				return err
+			if it.Price, err = s.catalog.GetPriceIn(ctx, q, sc, it.priceID); err != nil {
+				if !apperr.IsKind(err, apperr.NotFound) {
+					return err
+				}
+				// Deleted after the subscription ended (PriceUsage keeps the
+				// prices of the others): the item reads with a null price,
+				// and the subscription stays readable.
+				it.Price = nil
 			}
 			it.TaxRates = make([]*taxrate.TaxRate, 0, len(it.tax))
 			for _, t := range it.tax {
-				r, err := s.taxes.Get(ctx, sc, t)
+				r, err := s.taxes.GetIn(ctx, q, sc, t)
 				if err != nil {
 					return err
 				}
@@ -414,11 +425,19 @@ func (s *Service) expand(ctx context.Context, sc account.Scope, subs ...*Subscri
 
 // Get returns one subscription of the account.
 func (s *Service) Get(ctx context.Context, sc account.Scope, subID string) (*Subscription, error) {
-	sub, err := get(ctx, s.db.Read(), sc, subID, "")
+	return s.read(ctx, s.db.Read(), sc, subID)
+}
+
+// read returns a subscription as the API shows it, read through q. The
+// operations that change one read it in their own transaction, so that
+// each answers with what it wrote, not with what a concurrent change
+// committed after it.
+func (s *Service) read(ctx context.Context, q store.Querier, sc account.Scope, subID string) (*Subscription, error) {
+	sub, err := get(ctx, q, sc, subID, "")
 	if err != nil {
 		return nil, err
 	}
-	return sub, s.expand(ctx, sc, sub)
+	return sub, s.expand(ctx, q, sc, sub)
 }
 
 // ListParams filters GET /subscriptions.
@@ -463,7 +482,7 @@ func (s *Service) List(ctx context.Context, sc account.Scope, p ListParams) (lis
 	if err != nil {
 		return page, err
 	}
-	return page, s.expand(ctx, sc, page.Data...)
+	return page, s.expand(ctx, s.db.Read(), sc, page.Data...)
 }
 
 // write stores every field of sub (its status derived anew) inside tx.
