@@ -239,7 +239,11 @@ func TestSubscriptionPauseResume(t *testing.T) {
 			t.Fatalf("after resuming: %d invoices, want 2", len(invs))
 		}
 		wantInvoice(t, invs[0], "subscription", "paid", start, periodEnd(start, "month", 1), 1000)
-		wantInvoice(t, invs[1], "subscription", "paid", at, periodEnd(at, "month", 1), 1000)
+		// The paid time the pause left unused (day 10 to the period's end)
+		// is credited on the new period's invoice, half-up to the cent.
+		pe := periodEnd(start, "month", 1)
+		unused := (1000*(pe-pausedAt)*2 + (pe - start)) / (2 * (pe - start))
+		wantInvoice(t, invs[1], "subscription", "paid", at, periodEnd(at, "month", 1), 1000-unused)
 		f.moveTo(time.Unix(periodEnd(at, "month", 1)+60, 0))
 		invs = f.invoices(id)
 		if len(invs) != 3 {
@@ -1179,5 +1183,38 @@ func TestSubscriptionConcurrentChanges(t *testing.T) {
 				t.Fatalf("final %v quantity %d, the last update set %d", got["status"], quantityOf(t, got), lastQty)
 			}
 		})
+	})
+}
+
+// Prorations still waiting for a next invoice when a subscription ends are
+// invoiced and charged on a final invoice: an upgrade is never lost.
+func TestSubscriptionEndingInvoicesPendingProrations(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := newSubFixture(t, env)
+		cus := f.inv.customer("Upgrader", "up@example.com", "tok_visa")
+		small, big := f.price(1000, "month", 1), f.price(2000, "month", 1)
+		sub := f.create(f.body(cus, 0, subItem(small, 1)))
+		id := sub["id"].(string)
+		ps, pe := tsOf(sub, "current_period_start"), tsOf(sub, "current_period_end")
+		mid := ps + (pe-ps)/2
+		f.moveTo(time.Unix(mid, 0))
+		at := f.now()
+		env.Patch("/v1/subscriptions/"+id, map[string]any{"customer": cus, "trial_days": 0, "proration_behavior": "create_prorations",
+			"items": []any{subItem(big, 1)}}).Want(t, 200)
+		env.Delete("/v1/subscriptions/" + id).Want(t, 200)
+		f.moveTo(time.Unix(pe+60, 0))
+		invs := f.invoices(id)
+		if len(invs) != 2 {
+			t.Fatalf("%d invoices, want the first and a final one", len(invs))
+		}
+		final := invs[1]
+		half := func(amount int64) int64 { return (amount*(pe-at)*2 + (pe - ps)) / (2 * (pe - ps)) }
+		want := half(2000) - half(1000)
+		if final["billing_reason"] != "subscription_update" || final["status"] != "paid" || num(final["total"]) != want {
+			t.Fatalf("final invoice %v %v total %v, want %d", final["billing_reason"], final["status"], final["total"], want)
+		}
+		if got := f.get(id); got["ended_at"] == nil || got["status"] != "cancelled" {
+			t.Fatalf("after the period: %v", got)
+		}
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/billing"
+	"github.com/kassahq/kassa/internal/catalog"
 	"github.com/kassahq/kassa/internal/duework"
 	"github.com/kassahq/kassa/internal/invoice"
 	"github.com/kassahq/kassa/internal/store"
@@ -341,8 +342,14 @@ func (s *Service) Resume(ctx context.Context, sc account.Scope, subID string) (*
 			return nil, apperr.BadRequestf("SUBSCRIPTION_NOT_PAUSED", "Subscription is not paused")
 		}
 		now := sc.Now().Unix()
+		pausedAt := sub.PausedAt
 		sub.paused, sub.PausedAt = false, nil
 		if sub.periodIndex != nil {
+			// The time paid for but not used since the pause is credited
+			// to the new period's invoice.
+			if err := s.creditPause(ctx, tx, sc, sub, *pausedAt); err != nil {
+				return nil, err
+			}
 			// A new cycle from today: the period index starts again.
 			sub.BillingCycleAnchor, sub.periodIndex = now, nil
 		} else if sub.BillingCycleAnchor < now && sub.state == StatusActive {
@@ -356,6 +363,54 @@ func (s *Service) Resume(ctx context.Context, sc account.Scope, subID string) (*
 		}
 		return s.cycleTx(ctx, tx, sc, sub)
 	})
+}
+
+// creditPause adds, for each item, a credit for the part of the paid
+// period that a pause begun at pausedAt left unused.
+func (s *Service) creditPause(ctx context.Context, tx *store.Tx, sc account.Scope, sub *Subscription, pausedAt int64) error {
+	if sub.CurrentPeriodStart == nil || sub.CurrentPeriodEnd == nil || pausedAt >= *sub.CurrentPeriodEnd {
+		return nil
+	}
+	ps, pe := time.Unix(*sub.CurrentPeriodStart, 0).UTC(), time.Unix(*sub.CurrentPeriodEnd, 0).UTC()
+	from := time.Unix(max(pausedAt, *sub.CurrentPeriodStart), 0).UTC()
+	items, err := loadItems(ctx, tx, sub.ID)
+	if err != nil {
+		return err
+	}
+	var lines []invoice.BillLine
+	for _, it := range items {
+		price, err := catalog.GetPriceTx(ctx, tx, sc.AccountID, it.priceID)
+		if err != nil {
+			return err
+		}
+		full, err := billing.ItemAmount(billing.Standard, price.UnitAmount, it.Quantity)
+		if err != nil {
+			return err
+		}
+		part, err := billing.Prorate(full, ps, pe, from)
+		if err != nil {
+			return fmt.Errorf("credit pause of %s: %w", sub.ID, err)
+		}
+		if part == 0 {
+			continue
+		}
+		amount := -part
+		lines = append(lines, invoice.BillLine{PriceID: it.priceID, Quantity: it.Quantity, Tax: it.tax, Amount: &amount,
+			Description: fmt.Sprintf("Unused time on %s since the pause on %s", describeItem(price, it.Quantity), from.Format("2 Jan 2006")),
+			Period:      invoice.Period{Start: from.Unix(), End: pe.Unix()}})
+	}
+	return saveProrations(ctx, tx, sub.ID, lines, sc.Now())
+}
+
+func describeItem(p *catalog.PriceInfo, quantity int64) string {
+	name := p.ProductName
+	if p.Description != nil && *p.Description != "" {
+		name = *p.Description
+	}
+	if quantity != 1 {
+		return fmt.Sprintf("%d × %s", quantity, name)
+	}
+	return name
 }
 
 // Upcoming is the next invoice as it would be built now: its lines, taxes

@@ -206,11 +206,25 @@ func (s *Service) cycleTx(ctx context.Context, tx *store.Tx, sc account.Scope, s
 			}
 		case sub.EndDate != nil && at >= *sub.EndDate:
 			sub.state, sub.EndedAt = StatusExpired, ptr(*sub.EndDate)
+			inv, err := s.finalBillTx(ctx, tx, sc, sub)
+			if err != nil {
+				return nil, err
+			}
+			if inv != nil {
+				charge = inv
+			}
 			if err := s.store(ctx, tx, sc, sub, nowUnix, "subscription.updated"); err != nil {
 				return nil, err
 			}
 		case sub.state == StatusCancelled && sub.CancelAt != nil && at >= *sub.CancelAt:
 			sub.EndedAt = ptr(*sub.CancelAt)
+			inv, err := s.finalBillTx(ctx, tx, sc, sub)
+			if err != nil {
+				return nil, err
+			}
+			if inv != nil {
+				charge = inv
+			}
 			if err := s.store(ctx, tx, sc, sub, nowUnix, "subscription.updated"); err != nil {
 				return nil, err
 			}
@@ -292,6 +306,37 @@ func (s *Service) renewTx(ctx context.Context, tx *store.Tx, sc account.Scope, s
 	sub.Credit, sub.LatestInvoice = credit, &inv.ID
 	if inv.Status != invoice.StatusOpen {
 		return nil, nil // nothing due: paid as it was finalized
+	}
+	if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, sc.Now().Add(chargeGrace)); err != nil {
+		return nil, err
+	}
+	return &inv.ID, nil
+}
+
+// finalBillTx invoices what an ending subscription still owes: prorations
+// waiting for a next invoice that will not come. Credit left over is not
+// paid out (Kassa has no customer balance yet): it ends with the
+// subscription.
+func (s *Service) finalBillTx(ctx context.Context, tx *store.Tx, sc account.Scope, sub *Subscription) (*string, error) {
+	pending, err := pendingProrations(ctx, tx, sub.ID)
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	period := invoice.Period{Start: pending[0].Period.Start, End: *sub.EndedAt}
+	if sub.CurrentPeriodStart != nil {
+		period.Start = *sub.CurrentPeriodStart
+	}
+	inv, credit, err := s.invoices.CreateForSubscriptionTx(ctx, tx, sc, invoice.Bill{Customer: sub.Customer, Subscription: sub.ID,
+		Reason: invoice.ReasonSubscriptionUpdate, Lines: pending, Period: period, Credit: sub.Credit})
+	if err != nil {
+		return nil, fmt.Errorf("final invoice of %s: %w", sub.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM subscription_prorations WHERE subscription_id = $1`, sub.ID); err != nil {
+		return nil, err
+	}
+	sub.Credit, sub.LatestInvoice = credit, &inv.ID
+	if inv.Status != invoice.StatusOpen {
+		return nil, nil
 	}
 	if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, sc.Now().Add(chargeGrace)); err != nil {
 		return nil, err
