@@ -1201,7 +1201,7 @@ func TestSubscriptionEndingInvoicesPendingProrations(t *testing.T) {
 		at := f.now()
 		env.Patch("/v1/subscriptions/"+id, map[string]any{"customer": cus, "trial_days": 0, "proration_behavior": "create_prorations",
 			"items": []any{subItem(big, 1)}}).Want(t, 200)
-		env.Delete("/v1/subscriptions/" + id).Want(t, 200)
+		env.Delete("/v1/subscriptions/"+id).Want(t, 200)
 		f.moveTo(time.Unix(pe+60, 0))
 		invs := f.invoices(id)
 		if len(invs) != 2 {
