@@ -33,7 +33,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	logger, err := cfg.logger(stderr)
+	logs := newLogWriter(stderr)
+	defer logs.Close()
+	logger, err := cfg.logger(logs)
 	if err != nil {
 		return err
 	}
