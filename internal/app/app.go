@@ -146,7 +146,9 @@ func (a *App) registerWork(outbox *mail.Outbox) {
 		return time.Time{}, a.Subscriptions.Cycle(ctx, tx, sc, it.SubjectID)
 	}})
 	a.Queue.Register(duework.Kind{Name: subscription.KindCharge, Call: a.scoped(a.Subscriptions.Charge)})
-	a.Queue.Register(duework.Kind{Name: webhook.KindDeliver, CallRecord: func(ctx context.Context, it duework.Item) (func(context.Context, *store.Tx) (time.Time, error), error) {
+	// A delivery attempt takes at most 10 s; a crashed worker's deliveries
+	// are taken over a minute later.
+	a.Queue.Register(duework.Kind{Name: webhook.KindDeliver, Lease: time.Minute, CallRecord: func(ctx context.Context, it duework.Item) (func(context.Context, *store.Tx) (time.Time, error), error) {
 		sc, err := a.Accounts.ScopeAt(ctx, it.AccountID, it.DueAt)
 		if apperr.IsKind(err, apperr.NotFound) {
 			return func(context.Context, *store.Tx) (time.Time, error) { return time.Time{}, nil }, nil

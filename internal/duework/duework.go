@@ -35,8 +35,10 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kassahq/kassa/internal/clock"
@@ -129,6 +131,8 @@ type Queue struct {
 
 	slots chan struct{}
 	calls sync.WaitGroup
+	// outstanding counts the leased calls not finished yet.
+	outstanding atomic.Int64
 }
 
 // New returns a Queue on db; wall is the real clock (test accounts' clocks
@@ -423,19 +427,27 @@ func (q *Queue) RunDue(ctx context.Context) (int, error) {
 	var claimed []Item
 	// Work taken on is finished even when ctx ends mid-batch.
 	txCtx := context.WithoutCancel(ctx)
+	txKinds, callKinds := q.kindNames()
+	// Calls are leased only as far as they can start soon: a lease taken
+	// for an item that then waits for a slot would delay it by a whole
+	// lease if this process died, and could run out while it waits.
+	room := 2*callSlots - int(q.outstanding.Load())
 	err := q.db.InTx(txCtx, func(tx *store.Tx) error {
 		calls, claimed = calls[:0], claimed[:0]
-		rows, err := tx.QueryContext(txCtx, `SELECT `+itemColumns+` FROM due_work WHERE run_at <= $1
-			ORDER BY run_at, seq LIMIT $2`+tx.Dialect.SkipLocked(), now, q.batch)
-		if err != nil {
-			return fmt.Errorf("claim due work: %w", err)
+		for _, c := range []struct {
+			kinds []string
+			limit int
+		}{{txKinds, q.batch}, {callKinds, room}} {
+			if len(c.kinds) == 0 || c.limit <= 0 {
+				continue
+			}
+			items, err := claimBatch(txCtx, tx, now, c.kinds, c.limit)
+			if err != nil {
+				return err
+			}
+			claimed = append(claimed, items...)
 		}
-		items, err := scanItems(rows)
-		if err != nil {
-			return fmt.Errorf("claim due work: %w", err)
-		}
-		claimed = items
-		for _, it := range items {
+		for _, it := range claimed {
 			c, err := q.take(txCtx, tx, it)
 			if err != nil {
 				return err
@@ -458,6 +470,45 @@ func (q *Queue) RunDue(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
+// claimBatch locks up to limit runnable items of the given kinds, earliest
+// first, passing over those another runner holds.
+func claimBatch(ctx context.Context, tx *store.Tx, now int64, kinds []string, limit int) ([]Item, error) {
+	args := []any{now, limit}
+	marks := make([]string, len(kinds))
+	for i, k := range kinds {
+		args = append(args, k)
+		marks[i] = fmt.Sprintf("$%d", i+3)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM due_work WHERE run_at <= $1 AND kind IN (`+
+		strings.Join(marks, ", ")+`) ORDER BY run_at, seq LIMIT $2`+tx.Dialect.SkipLocked(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("claim due work: %w", err)
+	}
+	items, err := scanItems(rows)
+	if err != nil {
+		return nil, fmt.Errorf("claim due work: %w", err)
+	}
+	return items, nil
+}
+
+// kindNames lists the registered kinds, those run in the claiming
+// transaction and those that call out. A runner claims only kinds it
+// knows; another version of Kassa takes the rest.
+func (q *Queue) kindNames() (tx, call []string) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	for name, k := range q.kinds {
+		if k.Tx != nil {
+			tx = append(tx, name)
+		} else {
+			call = append(call, name)
+		}
+	}
+	sort.Strings(tx)
+	sort.Strings(call)
+	return tx, call
+}
+
 // take handles one claimed item inside the claiming transaction: a Tx item
 // runs, a Call item is leased and returned, an unknown kind is postponed.
 func (q *Queue) take(ctx context.Context, tx *store.Tx, it Item) (*leased, error) {
@@ -478,8 +529,10 @@ func (q *Queue) take(ctx context.Context, tx *store.Tx, it Item) (*leased, error
 
 func (q *Queue) startCall(ctx context.Context, c leased) {
 	q.calls.Add(1)
+	q.outstanding.Add(1)
 	go func() {
 		defer q.calls.Done()
+		defer q.outstanding.Add(-1)
 		select {
 		case q.slots <- struct{}{}:
 		case <-ctx.Done():
@@ -525,6 +578,10 @@ func (q *Queue) Run(ctx context.Context, interval time.Duration) {
 			wait = min(interval, busyPoll)
 		default:
 			failures = 0
+		}
+		if q.outstanding.Load() > 0 {
+			// Calls are running: their successors may be waiting for room.
+			wait = min(wait, busyPoll)
 		}
 		select {
 		case <-ctx.Done():
