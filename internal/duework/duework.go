@@ -104,7 +104,7 @@ const (
 	// MaxBackoff caps the wait before retrying a failed item.
 	MaxBackoff = time.Hour
 	// callSlots bounds the Call handlers running at once in one process.
-	callSlots = 16
+	callSlots = 32
 )
 
 // Backoff is the wait before retrying an item that failed for the n-th
@@ -131,8 +131,12 @@ type Queue struct {
 
 	slots chan struct{}
 	calls sync.WaitGroup
-	// outstanding counts the leased calls not finished yet.
+	// outstanding counts the leased calls not finished yet; room is
+	// signalled when it falls to half the lease window, so that the loop
+	// claims the next calls while the last ones still run.
 	outstanding atomic.Int64
+	room        chan struct{}
+	turn        atomic.Uint64
 }
 
 // New returns a Queue on db; wall is the real clock (test accounts' clocks
@@ -145,6 +149,7 @@ func New(db *store.DB, wall clock.Clock, logger *slog.Logger) *Queue {
 		metrics: newMetrics(db, wall),
 		kinds:   map[string]Kind{},
 		slots:   make(chan struct{}, callSlots),
+		room:    make(chan struct{}, 1),
 	}
 }
 
@@ -432,19 +437,31 @@ func (q *Queue) RunDue(ctx context.Context) (int, error) {
 	// for an item that then waits for a slot would delay it by a whole
 	// lease if this process died, and could run out while it waits.
 	room := 2*callSlots - int(q.outstanding.Load())
+	// Call kinds take turns at being first, so that one kind's backlog
+	// does not keep taking all the room from the others.
+	if n := len(callKinds); n > 0 {
+		first := int(q.turn.Add(1) % uint64(n))
+		callKinds = append(callKinds[first:], callKinds[:first]...)
+	}
 	err := q.db.InTx(txCtx, func(tx *store.Tx) error {
 		calls, claimed = calls[:0], claimed[:0]
-		for _, c := range []struct {
-			kinds []string
-			limit int
-		}{{txKinds, q.batch}, {callKinds, room}} {
-			if len(c.kinds) == 0 || c.limit <= 0 {
-				continue
-			}
-			items, err := claimBatch(txCtx, tx, now, c.kinds, c.limit)
+		for _, kind := range txKinds {
+			items, err := claimKind(txCtx, tx, now, kind, q.batch)
 			if err != nil {
 				return err
 			}
+			claimed = append(claimed, items...)
+		}
+		left := room
+		for _, kind := range callKinds {
+			if left <= 0 {
+				break
+			}
+			items, err := claimKind(txCtx, tx, now, kind, left)
+			if err != nil {
+				return err
+			}
+			left -= len(items)
 			claimed = append(claimed, items...)
 		}
 		for _, it := range claimed {
@@ -470,17 +487,12 @@ func (q *Queue) RunDue(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
-// claimBatch locks up to limit runnable items of the given kinds, earliest
-// first, passing over those another runner holds.
-func claimBatch(ctx context.Context, tx *store.Tx, now int64, kinds []string, limit int) ([]Item, error) {
-	args := []any{now, limit}
-	marks := make([]string, len(kinds))
-	for i, k := range kinds {
-		args = append(args, k)
-		marks[i] = fmt.Sprintf("$%d", i+3)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM due_work WHERE run_at <= $1 AND kind IN (`+
-		strings.Join(marks, ", ")+`) ORDER BY run_at, seq LIMIT $2`+tx.Dialect.SkipLocked(), args...)
+// claimKind locks up to limit runnable items of one kind, earliest first,
+// passing over those another runner holds (the (kind, run_at, seq) index
+// reads just those).
+func claimKind(ctx context.Context, tx *store.Tx, now int64, kind string, limit int) ([]Item, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+itemColumns+` FROM due_work WHERE kind = $1 AND run_at <= $2
+		ORDER BY run_at, seq LIMIT $3`+tx.Dialect.SkipLocked(), kind, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim due work: %w", err)
 	}
@@ -532,7 +544,14 @@ func (q *Queue) startCall(ctx context.Context, c leased) {
 	q.outstanding.Add(1)
 	go func() {
 		defer q.calls.Done()
-		defer q.outstanding.Add(-1)
+		defer func() {
+			if q.outstanding.Add(-1) == callSlots {
+				select {
+				case q.room <- struct{}{}:
+				default:
+				}
+			}
+		}()
 		select {
 		case q.slots <- struct{}{}:
 		case <-ctx.Done():
@@ -579,13 +598,10 @@ func (q *Queue) Run(ctx context.Context, interval time.Duration) {
 		default:
 			failures = 0
 		}
-		if q.outstanding.Load() > 0 {
-			// Calls are running: their successors may be waiting for room.
-			wait = min(wait, busyPoll)
-		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
+		case <-q.room:
 		}
 	}
 }
