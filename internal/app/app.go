@@ -134,7 +134,7 @@ func (a *App) registerWork(outbox *mail.Outbox) {
 	a.Queue.Register(duework.Kind{Name: mail.KindDeliver, Call: func(ctx context.Context, it duework.Item) (time.Time, error) {
 		return outbox.Deliver(ctx, it.SubjectID, it.DueAt)
 	}})
-	a.Queue.Register(duework.Kind{Name: subscription.KindCycle, Tx: func(ctx context.Context, tx *store.Tx, it duework.Item) (time.Time, error) {
+	a.Queue.Register(duework.Kind{Name: subscription.KindCycle, OwnTransaction: true, Tx: func(ctx context.Context, tx *store.Tx, it duework.Item) (time.Time, error) {
 		sc, err := a.Accounts.ScopeAt(ctx, it.AccountID, it.DueAt)
 		if apperr.IsKind(err, apperr.NotFound) {
 			return time.Time{}, nil

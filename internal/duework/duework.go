@@ -91,6 +91,12 @@ type Kind struct {
 	// Lease is how long a runner holds a Call item before another may take
 	// it over; 0 means DefaultLease. It must exceed the call's own timeout.
 	Lease time.Duration
+	// OwnTransaction runs each item of a Tx kind in a transaction of its
+	// own instead of in the claim's batch: for work that locks rows of
+	// other tables (a renewal locks a customer, then the invoice counter),
+	// which two batches holding such locks across many items would take in
+	// opposite orders and deadlock on.
+	OwnTransaction bool
 }
 
 // Queue timing.
@@ -409,7 +415,9 @@ func (q *Queue) call(ctx context.Context, k Kind, it Item) error {
 // release gives a leased item back untouched, for a runner that stops
 // before starting it.
 func (q *Queue) release(ctx context.Context, it Item) error {
-	return q.db.InTx(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	// Released while shutting down: the context is cancelled already.
+	ctx = context.WithoutCancel(ctx)
+	return q.db.InTx(ctx, func(tx *store.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE due_work SET attempts = attempts - 1, leased_until = NULL, leased_by = NULL,
 			run_at = due_at - COALESCE((SELECT a.clock_offset FROM accounts a WHERE a.id = due_work.account_id), 0),
 			version = version + 1 WHERE seq = $1 AND version = $2`, it.Seq, it.version)
@@ -446,6 +454,9 @@ func (q *Queue) RunDue(ctx context.Context) (int, error) {
 	err := q.db.InTx(txCtx, func(tx *store.Tx) error {
 		calls, claimed = calls[:0], claimed[:0]
 		for _, kind := range txKinds {
+			if k, _ := q.kind(kind); k.OwnTransaction {
+				continue
+			}
 			items, err := claimKind(txCtx, tx, now, kind, q.batch)
 			if err != nil {
 				return err
@@ -484,7 +495,41 @@ func (q *Queue) RunDue(ctx context.Context) (int, error) {
 	for _, c := range calls {
 		q.startCall(ctx, c)
 	}
-	return len(claimed), nil
+	n, err := q.runAlone(txCtx, now, txKinds)
+	return len(claimed) + n, err
+}
+
+// runAlone runs up to a batch of the runnable items of the OwnTransaction
+// kinds, each claimed, run and committed in a transaction of its own.
+func (q *Queue) runAlone(ctx context.Context, now int64, kinds []string) (int, error) {
+	ran := 0
+	for _, kind := range kinds {
+		k, _ := q.kind(kind)
+		if !k.OwnTransaction {
+			continue
+		}
+		for ran < q.batch {
+			var got bool
+			err := q.db.InTx(ctx, func(tx *store.Tx) error {
+				items, err := claimKind(ctx, tx, now, kind, 1)
+				if err != nil || len(items) == 0 {
+					got = false
+					return err
+				}
+				got = true
+				q.metrics.claimed.WithLabelValues(kind).Inc()
+				return q.runTx(ctx, tx, k, items[0])
+			})
+			if err != nil {
+				return ran, err
+			}
+			if !got {
+				break
+			}
+			ran++
+		}
+	}
+	return ran, nil
 }
 
 // claimKind locks up to limit runnable items of one kind, earliest first,
