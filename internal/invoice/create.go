@@ -46,28 +46,20 @@ const DefaultDaysUntilDue = 30
 // invoice's creation (and never before it).
 const MaxDueDateYears = 5
 
-// maxItems bounds the lines of one invoice.
-const maxItems = 100
-
-// priceIDPattern is the contract's pattern for an item's price id.
-var priceIDPattern = regexp.MustCompile(`^[a-z]+_[a-zA-Z0-9]+$`)
-
-func (p *CreateParams) validate(now time.Time) error {
+// CheckItems checks requested lines, of an invoice or a subscription: at
+// least one and at most most, each with a price id, a quantity within the
+// bounds and at most MaxTaxRatesPerLine distinct tax rate ids. Messages
+// name the element (items[1].quantity).
+func CheckItems(items []ItemParams, most int) error {
 	switch {
-	case p.CollectionMethod == nil:
-		return apperr.Invalidf("collection_method should not be empty")
-	case *p.CollectionMethod != ChargeAutomatically && *p.CollectionMethod != SendInvoice:
-		return apperr.Invalidf("collection_method must be one of the following values: charge_automatically, send_invoice")
-	case p.Customer == nil || *p.Customer == "":
-		return apperr.Invalidf("customer should not be empty")
-	case p.Items == nil:
+	case items == nil:
 		return apperr.Invalidf("items should not be empty")
-	case len(p.Items) == 0:
+	case len(items) == 0:
 		return apperr.Invalidf("items must contain at least 1 element")
-	case len(p.Items) > maxItems:
-		return apperr.Invalidf("items must contain no more than %d elements", maxItems)
+	case len(items) > most:
+		return apperr.Invalidf("items must contain no more than %d elements", most)
 	}
-	for i, it := range p.Items {
+	for i, it := range items {
 		switch {
 		case it.Price == nil || *it.Price == "":
 			return apperr.Invalidf("items[%d].price should not be empty", i)
@@ -93,6 +85,27 @@ func (p *CreateParams) validate(now time.Time) error {
 			}
 			seen[t] = true
 		}
+	}
+	return nil
+}
+
+// maxItems bounds the lines of one invoice.
+const maxItems = 100
+
+// priceIDPattern is the contract's pattern for an item's price id.
+var priceIDPattern = regexp.MustCompile(`^[a-z]+_[a-zA-Z0-9]+$`)
+
+func (p *CreateParams) validate(now time.Time) error {
+	switch {
+	case p.CollectionMethod == nil:
+		return apperr.Invalidf("collection_method should not be empty")
+	case *p.CollectionMethod != ChargeAutomatically && *p.CollectionMethod != SendInvoice:
+		return apperr.Invalidf("collection_method must be one of the following values: charge_automatically, send_invoice")
+	case p.Customer == nil || *p.Customer == "":
+		return apperr.Invalidf("customer should not be empty")
+	}
+	if err := CheckItems(p.Items, maxItems); err != nil {
+		return err
 	}
 	if *p.CollectionMethod == ChargeAutomatically && p.DueDate != nil {
 		return apperr.Invalidf("due_date can only be set when collection_method is send_invoice")

@@ -33,15 +33,10 @@ type UpdateParams struct {
 }
 
 func (p *UpdateParams) validate() error {
+	if err := checkCommon(p.Customer, p.TrialDays); err != nil {
+		return err
+	}
 	switch {
-	case p.Customer == nil || *p.Customer == "":
-		return apperr.Invalidf("customer should not be empty")
-	case p.TrialDays == nil:
-		return apperr.Invalidf("trial_days should not be empty")
-	case *p.TrialDays < 0:
-		return apperr.Invalidf("trial_days must not be less than 0")
-	case *p.TrialDays > maxTrialDays:
-		return apperr.Invalidf("trial_days must not be greater than %d", maxTrialDays)
 	case p.ProrationBehavior != nil && *p.ProrationBehavior != ProrateNone && *p.ProrationBehavior != ProrateCreate && *p.ProrationBehavior != ProrateAlways:
 		return apperr.Invalidf("proration_behavior must be one of the following values: none, create_prorations, always_invoice")
 	}

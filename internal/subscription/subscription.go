@@ -124,12 +124,9 @@ type Item struct {
 	tax     []string
 }
 
-// ItemParams is one requested item.
-type ItemParams struct {
-	Price    *string  `json:"price"`
-	Quantity *int64   `json:"quantity"`
-	Tax      []string `json:"tax"`
-}
+// ItemParams is one requested item: a price, a quantity, its tax rates
+// (the shape of an invoice's).
+type ItemParams = invoice.ItemParams
 
 // CreateParams is the body of POST /subscriptions.
 type CreateParams struct {
@@ -156,40 +153,20 @@ func NewService(db *store.DB, catalogs *catalog.Service, taxes *taxrate.Service,
 
 func notFound(subID string) error { return apperr.NotFoundf("Subscription %s not found", subID) }
 
-func checkItems(items []ItemParams) error {
+func checkItems(items []ItemParams) error { return invoice.CheckItems(items, maxItems) }
+
+// checkCommon checks what create and update share: the customer and the
+// trial's length.
+func checkCommon(customer *string, trialDays *int64) error {
 	switch {
-	case items == nil:
-		return apperr.Invalidf("items should not be empty")
-	case len(items) == 0:
-		return apperr.Invalidf("items must contain at least 1 element")
-	case len(items) > maxItems:
-		return apperr.Invalidf("items must contain no more than %d elements", maxItems)
-	}
-	for i, it := range items {
-		switch {
-		case it.Price == nil || *it.Price == "":
-			return apperr.Invalidf("items[%d].price should not be empty", i)
-		case !id.ValidPrefixed(*it.Price):
-			return apperr.Invalidf("items[%d].price must match /^[a-z]+_[a-zA-Z0-9]+$/ regular expression", i)
-		case it.Quantity == nil:
-			return apperr.Invalidf("items[%d].quantity should not be empty", i)
-		case *it.Quantity < 1:
-			return apperr.Invalidf("items[%d].quantity must not be less than 1", i)
-		case *it.Quantity > billing.MaxQuantity:
-			return apperr.Invalidf("items[%d].quantity must not be greater than %d", i, billing.MaxQuantity)
-		case len(it.Tax) > billing.MaxTaxRatesPerLine:
-			return apperr.Invalidf("items[%d].tax must contain no more than %d elements", i, billing.MaxTaxRatesPerLine)
-		}
-		seen := map[string]bool{}
-		for j, t := range it.Tax {
-			if t == "" {
-				return apperr.Invalidf("items[%d].tax[%d] should not be empty", i, j)
-			}
-			if seen[t] {
-				return apperr.Invalidf("items[%d].tax lists %s twice", i, t)
-			}
-			seen[t] = true
-		}
+	case customer == nil || *customer == "":
+		return apperr.Invalidf("customer should not be empty")
+	case trialDays == nil:
+		return apperr.Invalidf("trial_days should not be empty")
+	case *trialDays < 0:
+		return apperr.Invalidf("trial_days must not be less than 0")
+	case *trialDays > maxTrialDays:
+		return apperr.Invalidf("trial_days must not be greater than %d", maxTrialDays)
 	}
 	return nil
 }
@@ -202,16 +179,10 @@ func checkTime(name string, v *int64) error {
 }
 
 func (p *CreateParams) validate() error {
-	switch {
-	case p.Customer == nil || *p.Customer == "":
-		return apperr.Invalidf("customer should not be empty")
-	case p.TrialDays == nil:
-		return apperr.Invalidf("trial_days should not be empty")
-	case *p.TrialDays < 0:
-		return apperr.Invalidf("trial_days must not be less than 0")
-	case *p.TrialDays > maxTrialDays:
-		return apperr.Invalidf("trial_days must not be greater than %d", maxTrialDays)
-	case p.StartDate == nil:
+	if err := checkCommon(p.Customer, p.TrialDays); err != nil {
+		return err
+	}
+	if p.StartDate == nil {
 		return apperr.Invalidf("start_date should not be empty")
 	}
 	for _, t := range []struct {
