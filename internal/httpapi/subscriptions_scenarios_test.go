@@ -1218,3 +1218,19 @@ func TestSubscriptionEndingInvoicesPendingProrations(t *testing.T) {
 		}
 	})
 }
+
+// Advancing the clock exactly to a renewal bills and charges it in the same
+// advance: the renewal's charge is due with it.
+func TestSubscriptionRenewalChargedInTheSameAdvance(t *testing.T) {
+	apitest.Each(t, func(t *testing.T, env *apitest.Env) {
+		f := newSubFixture(t, env)
+		cus := f.inv.customer("Exact", "exact@example.com", "tok_visa")
+		sub := f.create(f.body(cus, 0, subItem(f.price(1500, "month", 1), 1)))
+		end := tsOf(sub, "current_period_end")
+		env.Post("/v1/test-clock/advance", map[string]any{"to": end}).Want(t, 200)
+		invs := f.invoices(sub["id"].(string))
+		if len(invs) != 2 || invs[1]["status"] != "paid" || tsOf(invs[1], "period_start") != end {
+			t.Fatalf("after advancing to the renewal: %d invoices, last %v from %v", len(invs), invs[len(invs)-1]["status"], invs[len(invs)-1]["period_start"])
+		}
+	})
+}

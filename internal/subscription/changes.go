@@ -130,7 +130,7 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, subID string, p 
 				}
 				sub.Credit, sub.LatestInvoice = credit, &inv.ID
 				if inv.Status == invoice.StatusOpen {
-					if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, now.Add(chargeGrace)); err != nil {
+					if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, now); err != nil {
 						return nil, err
 					}
 					charge = &inv.ID

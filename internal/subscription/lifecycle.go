@@ -17,10 +17,11 @@ import (
 	"github.com/kassahq/kassa/internal/taxrate"
 )
 
-// chargeGrace is how long after a renewal its charge item waits: the
-// request that created the invoice charges it at once itself, and the item
-// is there for when that request dies.
-const chargeGrace = 30 * time.Second
+// A renewal's charge item is due with the renewal itself, so that a worker
+// (or a test-clock advance) charges it at once. When a request creates the
+// invoice (a new subscription, a resume, always_invoice) it also charges it
+// itself after commit; the two cannot charge twice (invoice.Pay takes one
+// attempt at a time), and the item then finds the invoice attempted.
 
 // Create starts a subscription. A start_date in the past starts it now
 // (nothing is billed for the time before). Without a trial, billing starts
@@ -307,7 +308,7 @@ func (s *Service) renewTx(ctx context.Context, tx *store.Tx, sc account.Scope, s
 	if inv.Status != invoice.StatusOpen {
 		return nil, nil // nothing due: paid as it was finalized
 	}
-	if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, sc.Now().Add(chargeGrace)); err != nil {
+	if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, sc.Now()); err != nil {
 		return nil, err
 	}
 	return &inv.ID, nil
@@ -338,7 +339,7 @@ func (s *Service) finalBillTx(ctx context.Context, tx *store.Tx, sc account.Scop
 	if inv.Status != invoice.StatusOpen {
 		return nil, nil
 	}
-	if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, sc.Now().Add(chargeGrace)); err != nil {
+	if err := duework.Schedule(ctx, tx, sc.AccountID, KindCharge, inv.ID, sc.Now()); err != nil {
 		return nil, err
 	}
 	return &inv.ID, nil
