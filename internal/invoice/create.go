@@ -294,7 +294,7 @@ func buildLine(ctx context.Context, tx *store.Tx, sc account.Scope, i int, item 
 	}
 	if price.Recurring != nil {
 		// A recurring price on a one-off invoice bills one period from now.
-		end := AddInterval(now, price.Recurring.Interval, price.Recurring.IntervalCount)
+		end := billing.AddInterval(now, billing.Interval{Unit: price.Recurring.Interval, Count: price.Recurring.IntervalCount})
 		l.Period = &Period{Start: now.Unix(), End: end.Unix()}
 	}
 	return l, nil
@@ -339,28 +339,6 @@ func describe(p *catalog.PriceInfo) string {
 		d += " — " + *p.Description
 	}
 	return d
-}
-
-// AddInterval adds count intervals (day, week, month, year) to t. Months
-// and years keep the day of month, clamped to the end of shorter months
-// (Jan 31 + 1 month = Feb 28 or 29).
-func AddInterval(t time.Time, interval string, count int64) time.Time {
-	if count < 1 {
-		count = 1
-	}
-	n := int(count)
-	switch interval {
-	case "day":
-		return t.AddDate(0, 0, n)
-	case "week":
-		return t.AddDate(0, 0, 7*n)
-	case "year":
-		n *= 12
-	}
-	y, m, d := t.Date()
-	firstOfTarget := time.Date(y, m+time.Month(n), 1, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
-	last := firstOfTarget.AddDate(0, 1, -1).Day()
-	return firstOfTarget.AddDate(0, 0, min(d, last)-1)
 }
 
 // taxAmounts lists the invoice's tax per rate, in first-seen order.
