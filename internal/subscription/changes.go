@@ -141,7 +141,7 @@ func (s *Service) Update(ctx context.Context, sc account.Scope, subID string, p 
 			return nil, err
 		}
 		sub.amount = itemsAmount(items)
-		if err := s.store(ctx, tx, sc, sub, now.Unix(), "subscription.updated"); err != nil {
+		if err := s.announce(ctx, tx, sc, sub, "subscription.updated"); err != nil {
 			return nil, err
 		}
 		if _, err := s.cycleTx(ctx, tx, sc, sub); err != nil {
@@ -298,9 +298,7 @@ func (s *Service) Cancel(ctx context.Context, sc account.Scope, subID string) (*
 			sub.CancelAt, sub.CancelAtPeriodEnd = sub.CurrentPeriodEnd, true
 		}
 		sub.state, sub.CanceledAt = StatusCancelled, ptr(now)
-		if err := write(ctx, tx, sc, sub, now); err != nil {
-			return nil, err
-		}
+		sub.derive() // stored by cycleTx below
 		if err := s.recordEvent(ctx, tx, sc, sub, "subscription.canceled", "requested", "merchant"); err != nil {
 			return nil, err
 		}
@@ -318,9 +316,7 @@ func (s *Service) Pause(ctx context.Context, sc account.Scope, subID string) (*S
 		}
 		now := sc.Now().Unix()
 		sub.paused, sub.PausedAt = true, ptr(now)
-		if err := write(ctx, tx, sc, sub, now); err != nil {
-			return nil, err
-		}
+		sub.derive() // stored by cycleTx below
 		if err := s.recordEvent(ctx, tx, sc, sub, "subscription.paused", "requested", "merchant"); err != nil {
 			return nil, err
 		}
@@ -350,9 +346,7 @@ func (s *Service) Resume(ctx context.Context, sc account.Scope, subID string) (*
 		} else if sub.BillingCycleAnchor < now && sub.state == StatusActive {
 			sub.BillingCycleAnchor = now
 		}
-		if err := write(ctx, tx, sc, sub, now); err != nil {
-			return nil, err
-		}
+		sub.derive() // stored by cycleTx below
 		if err := s.recordEvent(ctx, tx, sc, sub, "subscription.resumed", "requested", "merchant"); err != nil {
 			return nil, err
 		}

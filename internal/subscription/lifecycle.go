@@ -202,7 +202,7 @@ func (s *Service) cycleTx(ctx context.Context, tx *store.Tx, sc account.Scope, s
 				sub.state = StatusTrial
 				sub.CurrentPeriodStart, sub.CurrentPeriodEnd = ptr(sub.StartDate), sub.TrialEnd
 			}
-			if err := s.store(ctx, tx, sc, sub, nowUnix, "subscription.updated"); err != nil {
+			if err := s.announce(ctx, tx, sc, sub, "subscription.updated"); err != nil {
 				return nil, err
 			}
 		case sub.EndDate != nil && at >= *sub.EndDate:
@@ -214,7 +214,7 @@ func (s *Service) cycleTx(ctx context.Context, tx *store.Tx, sc account.Scope, s
 			if inv != nil {
 				charge = inv
 			}
-			if err := s.store(ctx, tx, sc, sub, nowUnix, "subscription.updated"); err != nil {
+			if err := s.announce(ctx, tx, sc, sub, "subscription.updated"); err != nil {
 				return nil, err
 			}
 		case sub.state == StatusCancelled && sub.CancelAt != nil && at >= *sub.CancelAt:
@@ -226,12 +226,12 @@ func (s *Service) cycleTx(ctx context.Context, tx *store.Tx, sc account.Scope, s
 			if inv != nil {
 				charge = inv
 			}
-			if err := s.store(ctx, tx, sc, sub, nowUnix, "subscription.updated"); err != nil {
+			if err := s.announce(ctx, tx, sc, sub, "subscription.updated"); err != nil {
 				return nil, err
 			}
 		case sub.state == StatusTrial && sub.TrialEnd != nil && at >= *sub.TrialEnd:
 			sub.state = StatusActive
-			if err := s.store(ctx, tx, sc, sub, nowUnix, "subscription.updated"); err != nil {
+			if err := s.announce(ctx, tx, sc, sub, "subscription.updated"); err != nil {
 				return nil, err
 			}
 		default:
@@ -253,11 +253,10 @@ func (s *Service) cycleTx(ctx context.Context, tx *store.Tx, sc account.Scope, s
 	return charge, duework.Cancel(ctx, tx, KindCycle, sub.ID)
 }
 
-// store writes sub and announces it.
-func (s *Service) store(ctx context.Context, tx *store.Tx, sc account.Scope, sub *Subscription, now int64, typ string) error {
-	if err := write(ctx, tx, sc, sub, now); err != nil {
-		return err
-	}
+// announce records sub as it now is (its status derived anew); cycleTx,
+// which every change ends with, stores it once.
+func (s *Service) announce(ctx context.Context, tx *store.Tx, sc account.Scope, sub *Subscription, typ string) error {
+	sub.derive()
 	return s.recordEvent(ctx, tx, sc, sub, typ, "", "")
 }
 
