@@ -153,7 +153,7 @@ func TestFailingItemDoesNotDelayOthers(t *testing.T) {
 		other, _ := env.NewAccount("Other")
 		rec := &recorder{}
 		env.App.Queue.Register(duework.Kind{Name: "test.fails", Tx: func(ctx context.Context, tx *store.Tx, it duework.Item) (time.Time, error) {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO work_probes (subject_id, due_at, seen_at, worker, ran_at) VALUES ('rolled back', 0, 0, 'x', 0)`); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO work_probes (subject_id, due_at, worker, ran_at) VALUES ('rolled back', 0, 'x', 0)`); err != nil {
 				return time.Time{}, err
 			}
 			return time.Time{}, errors.New("the gateway is down")

@@ -17,8 +17,8 @@ const ProbeKind = "kassa.probe"
 // Probe is the handler of ProbeKind.
 func (q *Queue) Probe() Kind {
 	return Kind{Name: ProbeKind, Tx: func(ctx context.Context, tx *store.Tx, it Item) (time.Time, error) {
-		_, err := tx.ExecContext(ctx, `INSERT INTO work_probes (subject_id, due_at, seen_at, worker, ran_at)
-			VALUES ($1, $2, $3, $4, $5)`, it.SubjectID, it.DueAt.Unix(), it.DueAt.Unix(), q.worker, q.wall.Now().Unix())
+		_, err := tx.ExecContext(ctx, `INSERT INTO work_probes (subject_id, due_at, worker, ran_at)
+			VALUES ($1, $2, $3, $4)`, it.SubjectID, it.DueAt.Unix(), q.worker, q.wall.Now().Unix())
 		if err != nil {
 			return time.Time{}, fmt.Errorf("record probe %s: %w", it.SubjectID, err)
 		}

@@ -53,12 +53,12 @@ CREATE TABLE invoice_counters (
 INSERT INTO invoice_counters (account_id, seq) SELECT id, invoice_seq FROM accounts;
 
 -- Runs of the kassa.probe kind: a canary that shows which worker ran what,
--- when, seeing which time (kassa work probe; the queue's own tests).
+-- and when (kassa work probe; the queue's own tests). due_at is the time
+-- the run saw as now.
 CREATE TABLE work_probes (
     seq %PK%,
     subject_id TEXT NOT NULL,
     due_at BIGINT NOT NULL,
-    seen_at BIGINT NOT NULL,
     worker TEXT NOT NULL,
     ran_at BIGINT NOT NULL
 );
