@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kassahq/kassa/internal/account"
+	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/netguard"
 	"github.com/kassahq/kassa/internal/store"
 )
@@ -100,23 +101,37 @@ type target struct {
 	accountID string
 }
 
+// loadTarget reads, in one query, what an attempt needs: the delivery and
+// its envelope, the destination, and the account's signing secrets.
 func loadTarget(ctx context.Context, q store.Querier, accountID, deliveryID string) (*target, error) {
-	d, err := getDelivery(ctx, q, accountID, deliveryID)
+	t := &target{accountID: accountID}
+	var deletedAt, until sql.NullInt64
+	var previous sql.NullString
+	d, err := store.One(q.QueryRowContext(ctx, `SELECT `+deliveryColumns+`, w.url, w.active, w.deleted_at,
+		s.secret, s.previous_secret, s.previous_until`+deliveryFrom+`
+		JOIN webhook_destinations w ON w.id = d.destination_id
+		JOIN webhook_secrets s ON s.account_id = d.account_id
+		WHERE d.account_id = $1 AND d.id = $2`, accountID, deliveryID),
+		func(r store.Row) (*Delivery, error) {
+			return scanDelivery(withExtra{r, []any{&t.url, &t.active, &deletedAt, &t.secrets.current, &previous, &until}})
+		},
+		func() error { return apperr.NotFoundf("Webhook delivery %s not found", deliveryID) }, "webhook delivery "+deliveryID)
 	if err != nil {
 		return nil, err
 	}
-	t := &target{delivery: d, accountID: accountID}
-	var deletedAt sql.NullInt64
-	if err := q.QueryRowContext(ctx, `SELECT url, active, deleted_at FROM webhook_destinations WHERE account_id = $1 AND id = $2`,
-		accountID, d.Destination).Scan(&t.url, &t.active, &deletedAt); err != nil {
-		return nil, fmt.Errorf("destination of %s: %w", deliveryID, err)
-	}
-	t.deleted = deletedAt.Valid
-	if t.secrets, err = loadSecrets(ctx, q, accountID, ""); err != nil {
-		return nil, fmt.Errorf("webhook secret of %s: %w", accountID, err)
-	}
+	t.delivery, t.deleted = d, deletedAt.Valid
+	t.secrets.previous, t.secrets.previousUntil = previous.String, until.Int64
 	return t, nil
 }
+
+// withExtra scans a row's leading columns with a row scanner and the rest
+// into extra.
+type withExtra struct {
+	row   store.Row
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra...)...) }
 
 // attempt is what one try brought back.
 type attempt struct {
