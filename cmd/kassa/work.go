@@ -45,7 +45,7 @@ func work(ctx context.Context, args []string, getenv func(string) string, stdout
 		if err != nil {
 			return err
 		}
-		now := time.Now().UTC()
+		now := a.Clock.Now()
 		err = a.DB.InTx(ctx, func(tx *store.Tx) error {
 			for i := 0; i < *count; i++ {
 				due := now.Add(*spread * time.Duration(i) / time.Duration(*count))

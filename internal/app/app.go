@@ -108,7 +108,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		publicURL = catalog.DefaultPublicURL
 	}
 	a.Invoices = invoice.NewService(db, a.Catalog, a.Payments, publicURL, cfg.Logger)
-	a.Webhooks = webhook.NewService(db, cfg.WebhookAllowPrivate)
+	a.Webhooks = webhook.NewService(db, cfg.WebhookAllowPrivate, cfg.Clock)
 	a.Events = event.NewService(db)
 	a.Subscriptions = subscription.NewService(db, a.Catalog, a.TaxRates, a.Invoices)
 	a.Customers.AddDeletionGuard(subscription.DeletionGuard)

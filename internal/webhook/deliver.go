@@ -19,6 +19,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/netguard"
 	"github.com/kassahq/kassa/internal/store"
 )
@@ -77,14 +78,14 @@ type sender struct {
 	wall          func() time.Time
 }
 
-func newSender(allowPrivate bool) *sender {
+func newSender(allowPrivate bool, wall clock.Clock) *sender {
 	client := func(d *net.Dialer) *http.Client {
 		tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 			TLSHandshakeTimeout: attemptTimeout, ResponseHeaderTimeout: attemptTimeout, ForceAttemptHTTP2: true}
 		return &http.Client{Transport: tr, Timeout: attemptTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	s := &sender{open: client(&net.Dialer{Timeout: attemptTimeout}), wall: func() time.Time { return time.Now().UTC() }}
+	s := &sender{open: client(&net.Dialer{Timeout: attemptTimeout}), wall: wall.Now}
 	s.guarded = s.open
 	if !allowPrivate {
 		s.guarded = client(netguard.Dialer(attemptTimeout))

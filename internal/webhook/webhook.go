@@ -25,6 +25,7 @@ import (
 
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/apperr"
+	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/duework"
 	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/listing"
@@ -80,9 +81,10 @@ type Service struct {
 }
 
 // NewService returns a Service. allowPrivate lifts the live-mode guard
-// against private, loopback and link-local destinations.
-func NewService(db *store.DB, allowPrivate bool) *Service {
-	return &Service{db: db, allowPrivate: allowPrivate, sender: newSender(allowPrivate)}
+// against private, loopback and link-local destinations; wall is the real
+// clock that dates each attempt's signature.
+func NewService(db *store.DB, allowPrivate bool, wall clock.Clock) *Service {
+	return &Service{db: db, allowPrivate: allowPrivate, sender: newSender(allowPrivate, wall)}
 }
 
 // guarded reports whether sc's destinations must be public addresses.
