@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,9 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,50 +66,12 @@ func (r *hookReceiver) counts() map[string]int {
 	return out
 }
 
-var listeningAddr = regexp.MustCompile(`msg="kassa listening" addr=(\S+)`)
-
 // startKassa runs `kassa serve --role all` on url with key as its API key
 // and returns the process and its API's base URL.
 func startKassa(t *testing.T, url, key string) (*worker, string) {
 	t.Helper()
-	cmd := exec.Command(kassaBinary(t), "serve", "--role", "all", "--addr", "127.0.0.1:0", "--access-log=false",
-		"--work-interval", "50ms", "--database-url", url)
-	cmd.Env = append(os.Environ(), "KASSA_API_KEY="+key, "KASSA_LOG_FORMAT=text", "KASSA_LOG_LEVEL=info")
-	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w := &worker{cmd: cmd, done: make(chan error, 1)}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		found := false
-		for sc.Scan() {
-			if m := listeningAddr.FindStringSubmatch(sc.Text()); !found && m != nil {
-				addr <- m[1]
-				found = true
-			}
-		}
-		if !found {
-			close(addr)
-		}
-		w.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() { w.kill() })
-	select {
-	case a, ok := <-addr:
-		if !ok {
-			t.Fatal("kassa serve exited before listening")
-		}
-		return w, "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("kassa serve did not start")
-	}
-	return nil, ""
+	p := startKassaProcess(t, url, "all", "KASSA_API_KEY="+key)
+	return p.worker, "http://" + p.addr
 }
 
 // apiClient calls one running Kassa.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,8 +57,32 @@ type worker struct {
 
 func startWorker(t *testing.T, url string) *worker {
 	t.Helper()
-	cmd := exec.Command(kassaBinary(t), "serve", "--role", "worker", "--addr", "127.0.0.1:0", "--access-log=false",
+	return startKassaProcess(t, url, "worker").worker
+}
+
+var workerAddr = regexp.MustCompile(`msg="kassa listening" addr=(\S+)`)
+
+// renewalWorker is a `kassa serve` process whose log is kept (for its
+// address and its failures).
+type renewalWorker struct {
+	*worker
+	addr string
+	mu   sync.Mutex
+	log  []string
+}
+
+func startRenewalWorker(t *testing.T, url string) *renewalWorker {
+	t.Helper()
+	return startKassaProcess(t, url, "worker")
+}
+
+// startKassaProcess runs `kassa serve --role role` on url, with env added
+// to the test's environment.
+func startKassaProcess(t *testing.T, url, role string, env ...string) *renewalWorker {
+	t.Helper()
+	cmd := exec.Command(kassaBinary(t), "serve", "--role", role, "--addr", "127.0.0.1:0", "--access-log=false",
 		"--work-interval", "50ms", "--database-url", url)
+	cmd.Env = append(append(os.Environ(), "KASSA_LOG_FORMAT=text", "KASSA_LOG_LEVEL=info"), env...)
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -66,13 +91,19 @@ func startWorker(t *testing.T, url string) *worker {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &worker{cmd: cmd, done: make(chan error, 1)}
+	w := &renewalWorker{worker: &worker{cmd: cmd, done: make(chan error, 1)}}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		signalled := false
 		for sc.Scan() {
-			if !signalled && strings.Contains(sc.Text(), "kassa listening") {
+			line := sc.Text()
+			w.mu.Lock()
+			w.log = append(w.log, line)
+			w.mu.Unlock()
+			if m := workerAddr.FindStringSubmatch(line); !signalled && m != nil {
+				w.addr = m[1]
 				close(ready)
 				signalled = true
 			}
@@ -86,10 +117,21 @@ func startWorker(t *testing.T, url string) *worker {
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):
-		t.Fatal("worker did not start")
+		t.Fatalf("kassa serve --role %s did not start", role)
+	}
+	if w.addr == "" {
+		t.Fatalf("kassa serve --role %s exited before listening:\n%s", role, w.logText())
 	}
 	return w
 }
+
+func (w *renewalWorker) logText() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.log, "\n")
+}
+
+// failures returns the worker's log lines about failed work.
 
 func (w *worker) kill() {
 	if w.cmd.ProcessState == nil {
