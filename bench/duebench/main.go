@@ -25,9 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -38,6 +36,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/kassahq/kassa/bench/internal/benchdb"
 	"github.com/kassahq/kassa/internal/app"
 	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/duework"
@@ -97,7 +96,7 @@ func main() {
 
 func runEngine(engine, pgURL string, o options) error {
 	ctx := context.Background()
-	dbURL, cleanup, err := freshDatabase(engine, pgURL)
+	dbURL, cleanup, err := benchdb.Fresh(engine, pgURL, "duebench")
 	if err != nil {
 		return err
 	}
@@ -116,18 +115,15 @@ func runEngine(engine, pgURL string, o options) error {
 	a.Queue.Register(noop)
 
 	// (a) The commit rate.
-	if err := a.DB.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE bench_commits (id BIGINT NOT NULL, note TEXT NOT NULL)`)
-		return err
-	}); err != nil {
-		return err
-	}
-	c := &committer{db: a.DB}
-	seq, err := c.rate(ctx, 1, o.commitFor)
+	c, err := benchdb.NewCommitter(ctx, a.DB)
 	if err != nil {
 		return err
 	}
-	par, err := c.rate(ctx, o.conc, o.commitFor)
+	seq, err := c.Rate(ctx, 1, o.commitFor)
+	if err != nil {
+		return err
+	}
+	par, err := c.Rate(ctx, o.conc, o.commitFor)
 	if err != nil {
 		return err
 	}
@@ -303,57 +299,11 @@ func explain(ctx context.Context, db *store.DB, when string) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
 
-// committer makes single-row write transactions through Kassa's store.
-type committer struct {
-	db   *store.DB
-	next atomic.Int64
-}
-
-func (c *committer) commit(ctx context.Context) error {
-	n := c.next.Add(1)
-	return c.db.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO bench_commits (id, note) VALUES ($1, $2)`, n, "a small row")
-		return err
-	})
-}
-
-// rate runs goroutines committing back to back for d and returns commits/s.
-func (c *committer) rate(ctx context.Context, goroutines int, d time.Duration) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	errc := make(chan error, goroutines)
-	start := time.Now()
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				if err := c.commit(ctx); err != nil {
-					if ctx.Err() == nil {
-						errc <- err
-					}
-					return
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return 0, err
-	default:
-	}
-	return float64(done.Load()) / time.Since(start).Seconds(), nil
-}
-
 // drainQueues runs RunDue in a loop on each queue (one goroutine each) until
 // total items were claimed, while one goroutine makes a single-row commit
 // every millisecond. It returns items/s, the mixed-in commits/s and the
 // items each queue claimed.
-func drainQueues(ctx context.Context, db *store.DB, c *committer, queues []*duework.Queue, total int) (float64, float64, []int, error) {
+func drainQueues(ctx context.Context, db *store.DB, c *benchdb.Committer, queues []*duework.Queue, total int) (float64, float64, []int, error) {
 	var claimed atomic.Int64
 	perQueue := make([]int, len(queues))
 	errc := make(chan error, len(queues)+1)
@@ -369,7 +319,7 @@ func drainQueues(ctx context.Context, db *store.DB, c *committer, queues []*duew
 				return
 			case <-time.After(time.Millisecond):
 			}
-			if err := c.commit(ctx); err != nil {
+			if err := c.Commit(ctx); err != nil {
 				errc <- err
 				return
 			}
@@ -507,40 +457,4 @@ func holdTransaction(ctx context.Context, dbURL string) (release func(), err err
 		return nil, err
 	}
 	return func() { tx.Rollback(); db.Close() }, nil
-}
-
-// freshDatabase returns the URL of an empty database of the engine and a
-// function that removes it.
-func freshDatabase(engine, pgURL string) (string, func(), error) {
-	if engine == "sqlite" {
-		dir, err := os.MkdirTemp("", "duebench")
-		if err != nil {
-			return "", nil, err
-		}
-		return "sqlite://" + filepath.Join(dir, "kassa.db"), func() { os.RemoveAll(dir) }, nil
-	}
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		return "", nil, err
-	}
-	schema := "duebench_" + strings.ToLower(id.Random(10))
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	cleanup := func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			fmt.Fprintln(os.Stderr, "duebench: drop schema:", err)
-		}
-		admin.Close()
-	}
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), cleanup, nil
 }

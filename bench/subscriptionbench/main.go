@@ -34,7 +34,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -42,9 +41,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -55,10 +52,10 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/kassahq/kassa/bench/internal/benchdb"
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/app"
 	"github.com/kassahq/kassa/internal/duework"
-	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/payment"
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/subscription"
@@ -148,22 +145,22 @@ func loadAvg() string {
 type row struct{ measure, result, target string }
 
 type bench struct {
-	o      options
-	engine string
-	dbURL  string
-	a      *app.App
-	acct   *account.Account
-	sc     account.Scope
-	key    string
-	logger *slog.Logger
-	seq    atomic.Int64
-	srv    *httptest.Server
-	client *http.Client
+	o         options
+	engine    string
+	dbURL     string
+	a         *app.App
+	acct      *account.Account
+	sc        account.Scope
+	key       string
+	logger    *slog.Logger
+	committer *benchdb.Committer
+	srv       *httptest.Server
+	client    *http.Client
 }
 
 func runEngine(engine, pgURL string, o options) error {
 	ctx := context.Background()
-	dbURL, cleanup, err := freshDatabase(engine, pgURL)
+	dbURL, cleanup, err := benchdb.Fresh(engine, pgURL, "subscriptionbench")
 	if err != nil {
 		return err
 	}
@@ -180,10 +177,7 @@ func runEngine(engine, pgURL string, o options) error {
 	}
 	b := &bench{o: o, engine: engine, dbURL: dbURL, a: a, acct: created.Account, sc: a.Accounts.ScopeOf(created.Account),
 		key: created.Secret, logger: logger}
-	if err := a.DB.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE bench_commits (id BIGINT NOT NULL, note TEXT NOT NULL)`)
-		return err
-	}); err != nil {
+	if b.committer, err = benchdb.NewCommitter(ctx, a.DB); err != nil {
 		return err
 	}
 	b.srv = httptest.NewServer(a.Handler())
@@ -230,39 +224,7 @@ func (b *bench) commits(ctx context.Context) (float64, string, error) {
 }
 
 func (b *bench) commitRate(ctx context.Context, goroutines int) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.o.commitFor)
-	defer cancel()
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	errc := make(chan error, goroutines)
-	start := time.Now()
-	for range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				n := b.seq.Add(1)
-				err := b.a.DB.InTx(ctx, func(tx *store.Tx) error {
-					_, err := tx.ExecContext(ctx, `INSERT INTO bench_commits (id, note) VALUES ($1, $2)`, n, "a small row")
-					return err
-				})
-				if err != nil {
-					if ctx.Err() == nil {
-						errc <- err
-					}
-					return
-				}
-				done.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return 0, err
-	default:
-	}
-	return float64(done.Load()) / time.Since(start).Seconds(), nil
+	return b.committer.Rate(ctx, goroutines, b.o.commitFor)
 }
 
 // post sends a JSON body to the API and returns the status and the decoded
@@ -728,40 +690,4 @@ func pct(sorted []time.Duration, p int) string {
 		return fmt.Sprintf("%.2f s", d.Seconds())
 	}
 	return fmt.Sprintf("%.1f ms", float64(d)/1e6)
-}
-
-// freshDatabase returns the URL of an empty database of the engine and a
-// function that removes it.
-func freshDatabase(engine, pgURL string) (string, func(), error) {
-	if engine == "sqlite" {
-		dir, err := os.MkdirTemp("", "subscriptionbench")
-		if err != nil {
-			return "", nil, err
-		}
-		return "sqlite://" + filepath.Join(dir, "kassa.db"), func() { os.RemoveAll(dir) }, nil
-	}
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		return "", nil, err
-	}
-	schema := "subscriptionbench_" + strings.ToLower(id.Random(10))
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	cleanup := func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			fmt.Fprintln(os.Stderr, "subscriptionbench: drop schema:", err)
-		}
-		admin.Close()
-	}
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), cleanup, nil
 }

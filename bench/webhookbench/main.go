@@ -24,7 +24,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -32,7 +31,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,13 +43,13 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/kassahq/kassa/bench/internal/benchdb"
 	"github.com/kassahq/kassa/internal/account"
 	"github.com/kassahq/kassa/internal/app"
 	"github.com/kassahq/kassa/internal/apperr"
 	"github.com/kassahq/kassa/internal/clock"
 	"github.com/kassahq/kassa/internal/duework"
 	"github.com/kassahq/kassa/internal/event"
-	"github.com/kassahq/kassa/internal/id"
 	"github.com/kassahq/kassa/internal/store"
 	"github.com/kassahq/kassa/internal/webhook"
 	pkgwebhook "github.com/kassahq/kassa/pkg/webhook"
@@ -187,18 +185,18 @@ func (r *receiver) arrival(dataID string) (time.Time, bool) {
 }
 
 type bench struct {
-	o      options
-	engine string
-	a      *app.App
-	sc     account.Scope
-	rec    *receiver
-	logger *slog.Logger
-	seq    atomic.Int64
+	o       options
+	engine  string
+	a       *app.App
+	sc      account.Scope
+	rec     *receiver
+	logger  *slog.Logger
+	commits *benchdb.Committer
 }
 
 func runEngine(engine, pgURL string, o options) error {
 	ctx := context.Background()
-	dbURL, cleanup, err := freshDatabase(engine, pgURL)
+	dbURL, cleanup, err := benchdb.Fresh(engine, pgURL, "webhookbench")
 	if err != nil {
 		return err
 	}
@@ -230,10 +228,7 @@ func runEngine(engine, pgURL string, o options) error {
 	if _, err := a.Webhooks.CreateDestination(ctx, b.sc, webhook.DestinationParams{URL: &hook}); err != nil {
 		return err
 	}
-	if err := a.DB.InTx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE bench_commits (id BIGINT NOT NULL, note TEXT NOT NULL)`)
-		return err
-	}); err != nil {
+	if b.commits, err = benchdb.NewCommitter(ctx, a.DB); err != nil {
 		return err
 	}
 
@@ -297,19 +292,7 @@ func ms(d time.Duration) string {
 // commitRate makes single-row write transactions back to back for
 // -commit-duration and returns commits/s.
 func (b *bench) commitRate(ctx context.Context) (float64, error) {
-	n := 0
-	start := time.Now()
-	for time.Since(start) < b.o.commitFor {
-		v := b.seq.Add(1)
-		if err := b.a.DB.InTx(ctx, func(tx *store.Tx) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO bench_commits (id, note) VALUES ($1, $2)`, v, "a small row")
-			return err
-		}); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return b.commits.Rate(ctx, 1, b.o.commitFor)
 }
 
 // record stores one event whose data carries dataID, in tx.
@@ -543,40 +526,4 @@ func (b *bench) profile(measure string) (func(), error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-// freshDatabase returns the URL of an empty database of the engine and a
-// function that removes it.
-func freshDatabase(engine, pgURL string) (string, func(), error) {
-	if engine == "sqlite" {
-		dir, err := os.MkdirTemp("", "webhookbench")
-		if err != nil {
-			return "", nil, err
-		}
-		return "sqlite://" + filepath.Join(dir, "kassa.db"), func() { os.RemoveAll(dir) }, nil
-	}
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		return "", nil, err
-	}
-	schema := "webhookbench_" + strings.ToLower(id.Random(10))
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	cleanup := func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			fmt.Fprintln(os.Stderr, "webhookbench: drop schema:", err)
-		}
-		admin.Close()
-	}
-	u, err := url.Parse(pgURL)
-	if err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), cleanup, nil
 }
